@@ -1,0 +1,1 @@
+"""Detectron2 extensions for incremental surface-defect detection."""

@@ -1,0 +1,145 @@
+"""Config keys of the project's detectron2 extensions, and params.yaml -> detectron2 config."""
+from pathlib import Path
+
+import torch
+
+from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DETECTOR_CONFIGS = {"gfl": "gfl_R_FPN.yaml", "fcos": "fcos_R_FPN.yaml"}
+TORCHVISION_PIXEL_MEAN = [123.675, 116.28, 103.53]  # RGB, 0-255
+TORCHVISION_PIXEL_STD = [58.395, 57.12, 57.375]
+
+
+def add_gfl_config(cfg):
+    """MODEL.GFL: GFLv1 head, ATSS, losses and inference (defaults = MMDetection's GFL R50 1x)."""
+    cfg.MODEL.GFL = CN()
+    g = cfg.MODEL.GFL
+    g.NUM_CLASSES = 80
+    g.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
+    g.NUM_CONVS = 4
+    g.HEAD_CHANNELS = 256
+    g.NORM = "GN"
+    g.PRIOR_PROB = 0.01
+    g.REG_MAX = 16
+    g.ANCHOR_SCALE = 8.0
+    g.ATSS_TOPK = 9
+    g.QFL_BETA = 2.0
+    g.QFL_WEIGHT = 1.0
+    g.DFL_WEIGHT = 0.25
+    g.GIOU_WEIGHT = 2.0
+    g.SCORE_THRESH_TEST = 0.05
+    g.TOPK_CANDIDATES_TEST = 1000
+    g.NMS_THRESH_TEST = 0.6
+
+
+def add_fcos_config(cfg):
+    """MODEL.FCOS: detectron2's FCOS made configurable (test score threshold 0.05 like GFL)."""
+    cfg.MODEL.FCOS = CN()
+    f = cfg.MODEL.FCOS
+    f.NUM_CLASSES = 80
+    f.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
+    f.NUM_CONVS = 4
+    f.HEAD_CHANNELS = 256
+    f.NORM = "GN"
+    f.PRIOR_PROB = 0.01
+    f.CENTER_SAMPLING_RADIUS = 1.5
+    f.FOCAL_LOSS_ALPHA = 0.25
+    f.FOCAL_LOSS_GAMMA = 2.0
+    f.SCORE_THRESH_TEST = 0.05
+    f.TOPK_CANDIDATES_TEST = 1000
+    f.NMS_THRESH_TEST = 0.6
+
+
+def add_project_config(cfg):
+    add_gfl_config(cfg)
+    add_fcos_config(cfg)
+    cfg.SOLVER.NUM_THREADS = 2  # torch.set_num_threads in training/evaluation (CPU)
+    cfg.TEST.OLD_CLASSES = []  # classes of earlier phases: evaluation reports mAP50 old/new/all
+
+
+def new_config():
+    cfg = get_cfg()
+    add_project_config(cfg)
+    return cfg
+
+
+def build_config(params: dict, detector: str, num_classes: int, train_set: str, test_set: str,
+                 output_dir: str, num_train_images: int) -> CN:
+    """The detectron2 config of one training run from params.yaml: the detector's yaml file,
+    then the active scale's backbone/input/schedule, then model options."""
+    if detector not in DETECTOR_CONFIGS:
+        raise ValueError(f"unknown detector {detector!r}; choose one of {sorted(DETECTOR_CONFIGS)}")
+    scale_name = params["scale"]
+    if scale_name not in params["scales"]:
+        raise ValueError(f"scale {scale_name!r} is not defined under 'scales' in params.yaml")
+    scale, model = params["scales"][scale_name], params["model"]
+    cfg = new_config()
+    cfg.merge_from_file(str(CONFIG_DIR / DETECTOR_CONFIGS[detector]))
+    head = cfg.MODEL.GFL if detector == "gfl" else cfg.MODEL.FCOS
+
+    depth = int(scale["depth"])
+    cfg.MODEL.RESNETS.DEPTH = depth
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth in (18, 34) else 256
+    cfg.MODEL.FPN.OUT_CHANNELS = int(scale["fpn_channels"])
+    head.HEAD_CHANNELS = int(scale["head_channels"])
+    head.NUM_CONVS = int(scale["head_convs"])
+    head.NUM_CLASSES = num_classes
+    head.SCORE_THRESH_TEST = float(model["score_thresh"])
+    head.NMS_THRESH_TEST = float(model["nms_thresh"])
+    cfg.TEST.DETECTIONS_PER_IMAGE = int(model["max_detections"])
+    if detector == "gfl":
+        head.REG_MAX = int(model["reg_max"])
+        head.ATSS_TOPK = int(model["atss_topk"])
+
+    weights = str(model.get("weights") or "")
+    if weights:  # ImageNet-initialised: detectron2's usual frozen stem + res2 with FrozenBN
+        cfg.MODEL.WEIGHTS = weights
+        cfg.MODEL.BACKBONE.FREEZE_AT = int(model.get("freeze_at", 2))
+        cfg.MODEL.RESNETS.NORM = "FrozenBN"
+        if model.get("weights_format", "detectron2") == "torchvision":
+            cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
+            cfg.INPUT.FORMAT = "RGB"
+            cfg.MODEL.PIXEL_MEAN = TORCHVISION_PIXEL_MEAN
+            cfg.MODEL.PIXEL_STD = TORCHVISION_PIXEL_STD
+    else:  # from scratch: nothing frozen, trainable norm layers
+        cfg.MODEL.WEIGHTS = ""
+        cfg.MODEL.BACKBONE.FREEZE_AT = 0
+        cfg.MODEL.RESNETS.NORM = model.get("norm", "GN")
+
+    size = int(scale["input_size"])  # 0 = native resolution (no resize)
+    cfg.INPUT.MIN_SIZE_TRAIN = (size,)
+    cfg.INPUT.MIN_SIZE_TEST = size
+    cfg.INPUT.MAX_SIZE_TRAIN = cfg.INPUT.MAX_SIZE_TEST = max(1333, size)
+
+    batch = int(scale["batch"])
+    if "epochs" in scale:  # detectron2 counts iterations: epochs x images / batch
+        iters_per_epoch = max(1, num_train_images // batch)
+        max_iter = int(scale["epochs"]) * iters_per_epoch
+        steps = [int(e) * iters_per_epoch for e in scale.get("step_epochs", [])]
+    else:
+        max_iter = int(scale["max_iter"])
+        steps = [int(f * max_iter) for f in scale.get("step_fractions", [])]
+    cfg.SOLVER.IMS_PER_BATCH = batch
+    cfg.SOLVER.BASE_LR = float(scale["lr"])
+    cfg.SOLVER.MAX_ITER = max_iter
+    cfg.SOLVER.STEPS = tuple(s for s in steps if s < max_iter)
+    cfg.SOLVER.WARMUP_ITERS = min(int(scale["warmup_iters"]), max_iter)
+    cfg.SOLVER.WARMUP_FACTOR = float(scale.get("warmup_factor", 0.001))
+    cfg.SOLVER.CHECKPOINT_PERIOD = int(params["train"]["checkpoint_period"])
+    cfg.SOLVER.CLIP_GRADIENTS.ENABLED = bool(scale.get("clip_gradients", 0))
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
+    cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = float(scale.get("clip_gradients", 0) or 1.0)
+    cfg.SOLVER.NUM_THREADS = int(params.get("threads", 2))
+    eval_period = int(scale.get("eval_period", 0))
+    cfg.TEST.EVAL_PERIOD = eval_period if 0 < eval_period < max_iter else 0
+
+    cfg.DATASETS.TRAIN = (train_set,)
+    cfg.DATASETS.TEST = (test_set,)
+    cfg.DATALOADER.NUM_WORKERS = int(params["train"].get("num_workers", 0))
+    device = str(params.get("device", "auto"))
+    cfg.MODEL.DEVICE = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    cfg.SEED = int(params["seed"])
+    cfg.OUTPUT_DIR = str(output_dir)
+    return cfg

@@ -1,0 +1,175 @@
+"""Pascal VOC XML reading and the VOC-based layouts: NEU-DET (original and Kaggle), GC10-DET, any VOC folder."""
+import random
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import DatasetError
+from .images import check_box, read_image_size
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+NEU_DET_CLASSES = ["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"]
+
+# GC10-DET's XML <name> values are pinyin labels; public copies carry misspellings.
+GC10_DET_CLASSES = ["1_chongkong", "2_hanfeng", "3_yueyawan", "4_shuiban", "5_youban",
+                    "6_siban", "7_yiwu", "8_yahen", "9_zhehen", "10_yaozhe"]
+GC10_DET_ALIASES = {"10_yaozhed": "10_yaozhe", "1_chongkon": "1_chongkong",
+                    "2_hanfen": "2_hanfeng", "3_yueyawa": "3_yueyawan"}
+GC10_DET_ENGLISH = ["punching_hole", "welding_line", "crescent_gap", "water_spot", "oil_spot",
+                    "silk_spot", "inclusion", "rolled_pit", "crease", "waist_folding"]
+
+
+def _text(xml_path, node, tag) -> str:
+    child = node.find(tag)
+    if child is None or child.text is None or not child.text.strip():
+        raise DatasetError(xml_path, f"malformed VOC XML: <{tag}> is missing or empty")
+    return child.text.strip()
+
+
+def _number(xml_path, node, tag) -> float:
+    value = _text(xml_path, node, tag)
+    try:
+        return float(value)
+    except ValueError:
+        raise DatasetError(xml_path, f"malformed VOC XML: <{tag}> is not a number: {value!r}") from None
+
+
+def read_voc_objects(xml_path, class_names, aliases=None):
+    """Parse one VOC XML. Returns (filename or None, [(x1, y1, x2, y2, class_name)]) in absolute,
+    0-based pixel coordinates (VOC's xmin/ymin are 1-based, as in detectron2's VOC loader)."""
+    aliases = aliases or {}
+    known = set(class_names)
+    try:
+        root = ET.parse(xml_path).getroot()
+    except ET.ParseError as e:
+        raise DatasetError(xml_path, f"malformed or truncated XML ({e})") from e
+    except OSError as e:
+        raise DatasetError(xml_path, f"cannot read annotation file ({e})") from e
+    if root.tag != "annotation":
+        raise DatasetError(xml_path, f"malformed VOC XML: root element is <{root.tag}>, expected <annotation>")
+    filename = root.findtext("filename")
+    boxes = []
+    for obj in root.findall("object"):
+        name = _text(xml_path, obj, "name")
+        name = aliases.get(name, name)
+        if name not in known:
+            raise DatasetError(xml_path, f"unknown class {name!r} (known: {', '.join(class_names)})")
+        bnd = obj.find("bndbox")
+        if bnd is None:
+            raise DatasetError(xml_path, f"malformed VOC XML: object {name!r} has no <bndbox>")
+        x1, y1, x2, y2 = (_number(xml_path, bnd, t) for t in ("xmin", "ymin", "xmax", "ymax"))
+        boxes.append((x1 - 1.0, y1 - 1.0, x2, y2, name))
+    return (filename.strip() if filename else None), boxes
+
+
+def _image_index(folder: Path) -> dict:
+    """Map file name and stem -> path for every image under folder (recursive)."""
+    index = {}
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            index.setdefault(p.name, p)
+            index.setdefault(p.stem, p)
+    return index
+
+
+def voc_records(xml_paths, image_dir, class_names, aliases=None, dataset_root=None, desc="VOC"):
+    """Read and validate VOC annotations; image paths are looked up in image_dir by <filename>
+    then by the XML's stem. Returns COCO-style records with file_name relative to dataset_root."""
+    image_dir = Path(image_dir)
+    dataset_root = Path(dataset_root or image_dir)
+    index = _image_index(image_dir)
+    records = []
+    for xml_path in tqdm(list(xml_paths), desc=f"reading {desc}", unit="img", mininterval=1.0):
+        xml_path = Path(xml_path)
+        filename, boxes = read_voc_objects(xml_path, class_names, aliases)
+        image = index.get(filename) if filename else None
+        image = image or index.get(xml_path.stem)
+        if image is None:
+            raise DatasetError(xml_path, f"its image ({filename or xml_path.stem}) is absent from {image_dir}")
+        width, height = read_image_size(image)
+        for b in boxes:
+            check_box(xml_path, b[:4], width, height, what=f"box of {b[4]!r}")
+        records.append({"file_name": str(image.relative_to(dataset_root)), "width": width,
+                        "height": height, "boxes": boxes})
+    return records
+
+
+def neu_det(root, train_max_index=240):
+    """NEU-DET in the original layout (IMAGES/, ANNOTATIONS/; split n <= 240 train, the rest test)
+    or the Kaggle layout (train/ and validation/, each with images/<class>/ and annotations/)."""
+    root = Path(root)
+    if (root / "ANNOTATIONS").is_dir() and (root / "IMAGES").is_dir():
+        xmls = sorted((root / "ANNOTATIONS").glob("*.xml"))
+        if not xmls:
+            raise DatasetError(root / "ANNOTATIONS", "no .xml annotation files")
+        pattern = re.compile(r"^(.+)_(\d+)$")
+        train, test = [], []
+        for x in xmls:
+            m = pattern.match(x.stem)
+            if not m:
+                raise DatasetError(x, "NEU-DET file names must look like <class>_<n>.xml")
+            (train if int(m.group(2)) <= train_max_index else test).append(x)
+        read = lambda xs, d: voc_records(xs, root / "IMAGES", NEU_DET_CLASSES, dataset_root=root, desc=d)
+        return NEU_DET_CLASSES, read(train, "NEU-DET train"), read(test, "NEU-DET test")
+    if (root / "train").is_dir() and (root / "validation").is_dir():
+        def split(name):
+            ann = root / name / "annotations"
+            xmls = sorted(ann.glob("*.xml"))
+            if not xmls:
+                raise DatasetError(ann, "no .xml annotation files")
+            return voc_records(xmls, root / name / "images", NEU_DET_CLASSES, dataset_root=root,
+                               desc=f"NEU-DET {name}")
+        return NEU_DET_CLASSES, split("train"), split("validation")
+    raise DatasetError(root, "not a NEU-DET folder: expected IMAGES/ + ANNOTATIONS/ or train/ + validation/")
+
+
+def seeded_split(items, test_fraction: float, seed: int):
+    """Deterministic split: sort, shuffle with random.Random(seed), the first
+    round(test_fraction * n) items are the test set. Returns (train, test), each sorted."""
+    items = sorted(items)
+    rng = random.Random(seed)
+    rng.shuffle(items)
+    n_test = round(test_fraction * len(items))
+    return sorted(items[n_test:]), sorted(items[:n_test])
+
+
+def voc_folder(root, class_names, aliases=None, seed=0, test_fraction=0.2,
+               annotations="Annotations", images="JPEGImages", desc="VOC"):
+    """Any VOC folder: Annotations/*.xml + JPEGImages/ (names configurable). Split from
+    ImageSets/Main/{train,test}.txt (or trainval/val) when present, otherwise seeded_split."""
+    root = Path(root)
+    ann_dir = root / annotations
+    xmls = sorted(ann_dir.glob("*.xml"))
+    if not xmls:
+        raise DatasetError(ann_dir, "no .xml annotation files")
+    sets = root / "ImageSets" / "Main"
+    split_files = [(sets / f"{a}.txt", sets / f"{b}.txt") for a, b in (("train", "test"), ("trainval", "test"), ("train", "val"))]
+    by_stem = {x.stem: x for x in xmls}
+    for train_file, test_file in split_files:
+        if train_file.is_file() and test_file.is_file():
+            def listed(f):
+                out = []
+                for line in f.read_text().split():
+                    if line not in by_stem:
+                        raise DatasetError(f, f"lists {line!r}, which has no annotation in {ann_dir}")
+                    out.append(by_stem[line])
+                return out
+            train, test = listed(train_file), listed(test_file)
+            break
+    else:
+        train, test = seeded_split(xmls, test_fraction, seed)
+    read = lambda xs, d: voc_records(xs, root / images, class_names, aliases, dataset_root=root, desc=d)
+    return list(class_names), read(train, f"{desc} train"), read(test, f"{desc} test")
+
+
+def gc10_det(root, seed=0, test_fraction=0.2, annotations="lable", images="."):
+    """GC10-DET: VOC XMLs with pinyin class names (aliases fix known misspellings); no official
+    split, so a seeded split. Public copies keep XMLs in 'lable/' and images in numbered folders."""
+    root = Path(root)
+    if not (root / annotations).is_dir() and (root / "Annotations").is_dir():
+        annotations = "Annotations"
+    return voc_folder(root, GC10_DET_CLASSES, GC10_DET_ALIASES, seed, test_fraction,
+                      annotations=annotations, images=images, desc="GC10-DET")

@@ -1,0 +1,71 @@
+"""Training: detectron2's DefaultTrainer with the project's evaluator, eval history and resume."""
+import json
+import logging
+import math
+from pathlib import Path
+
+import torch
+from detectron2.engine import DefaultTrainer, hooks
+from detectron2.utils.events import get_event_storage
+
+from . import compat  # noqa: F401  (v0.6 fixes)
+from . import modeling  # noqa: F401  (registers GFL, FCOS, backbone)
+from .data.coco_format import atomic_write_json
+from .evaluation import DefectEvaluator, nest_per_class
+
+EVAL_HISTORY = "eval_history.json"
+
+
+class DefectTrainer(DefaultTrainer):
+    """Evaluates with pycocotools (AP50 per class, old/new/all) and keeps every periodic
+    evaluation in OUTPUT_DIR/eval_history.json, so the best one can be reported beside the final."""
+
+    def build_hooks(self):
+        """detectron2 v0.6's EvalHook evaluates after training even with TEST.EVAL_PERIOD 0:
+        drop it then (the evaluate stage scores the final model)."""
+        hooks_ = super().build_hooks()
+        if self.cfg.TEST.EVAL_PERIOD <= 0:
+            hooks_ = [h for h in hooks_ if not isinstance(h, hooks.EvalHook)]
+        return hooks_
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name):
+        return DefectEvaluator(dataset_name, old_classes=cfg.TEST.OLD_CLASSES)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        results = super().test(cfg, model, evaluators)
+        try:
+            iteration = get_event_storage().iter + 1
+        except AssertionError:  # called outside training
+            return results
+        path = Path(cfg.OUTPUT_DIR) / EVAL_HISTORY
+        history = json.loads(path.read_text()) if path.exists() else []
+        history = [h for h in history if h["iteration"] < iteration]  # a resumed run re-evaluates
+        history.append({"iteration": iteration, **nest_per_class(results["bbox"])})
+        atomic_write_json(path, sanitize(history))
+        return results
+
+
+def sanitize(obj):
+    """NaN -> None so that the JSON is standard (DVC, browsers)."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [sanitize(v) for v in obj]
+    return obj
+
+
+def train(cfg, resume: bool = True):
+    """Train (resuming from the last checkpoint in OUTPUT_DIR when there is one); returns the trainer."""
+    torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
+    Path(cfg.OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
+    trainer = DefectTrainer(cfg)
+    trainer.resume_or_load(resume=resume)
+    if trainer.start_iter > 0:
+        logging.getLogger("detectron_ext").info(f"resumed at iteration {trainer.start_iter}")
+    if trainer.start_iter < cfg.SOLVER.MAX_ITER:
+        trainer.train()
+    return trainer

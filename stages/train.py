@@ -1,0 +1,63 @@
+"""Stage train: train one run of params.yaml `runs` (a detector on a phase's training set).
+
+Usage: python stages/train.py RUN
+Checkpoints go to checkpoints/RUN/ (a persistent DVC output): a killed run resumes from its last
+checkpoint with the same iteration and learning-rate schedule. A changed config starts afresh.
+Outputs: models/RUN/{model_final.pth, config.yaml, eval_history.json}, plots/RUN/train_log.csv.
+"""
+import json
+import shutil
+import sys
+
+import torch
+from detectron2.utils.env import seed_all_rng
+from detectron2.utils.logger import setup_logger
+
+from detectron_ext.config import build_config
+from detectron_ext.data.coco_format import atomic_write_text
+from detectron_ext.data.register import register_coco_file
+from detectron_ext.engine import EVAL_HISTORY, train
+from detectron_ext.modeling.backbone import convert_torchvision_checkpoint
+from detectron_ext.pipeline import CHECKPOINTS, MODELS, PLOTS, load_params, run_spec
+from detectron_ext.training_log import write_training_log
+
+
+def main(run_name: str):
+    params = load_params()
+    spec = run_spec(params, run_name)
+    out_dir, model_dir = CHECKPOINTS / run_name, MODELS / run_name
+    train_set, test_set = f"{run_name}_train", f"{run_name}_test"
+    register_coco_file(train_set, spec.train_json)
+    register_coco_file(test_set, spec.test_json)
+    num_images = len(json.loads(spec.train_json.read_text())["images"])
+    cfg = build_config(params, spec.detector, len(spec.seen_classes), train_set, test_set, out_dir, num_images)
+    cfg.TEST.OLD_CLASSES = spec.old_classes
+    if cfg.MODEL.WEIGHTS and params["model"].get("weights_format") == "torchvision":
+        cfg.MODEL.WEIGHTS = convert_torchvision_checkpoint(cfg.MODEL.WEIGHTS, out_dir / "imagenet_d2.pkl")
+
+    logger = setup_logger(str(out_dir), name="detectron2")
+    setup_logger(str(out_dir), name="detectron_ext")
+    config_file = out_dir / "config.yaml"
+    if config_file.exists() and config_file.read_text() != cfg.dump():
+        logger.info(f"config changed since the checkpoints in {out_dir} were written: starting afresh")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config_file, cfg.dump())
+    seed_all_rng(cfg.SEED)
+
+    trainer = train(cfg, resume=True)
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / ".model_final.pth.tmp"
+    torch.save({"model": trainer.model.state_dict(), "iteration": cfg.SOLVER.MAX_ITER}, tmp)
+    tmp.replace(model_dir / "model_final.pth")
+    atomic_write_text(model_dir / "config.yaml", cfg.dump())
+    history = out_dir / EVAL_HISTORY
+    atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
+    write_training_log(out_dir / "metrics.json", PLOTS / run_name / "train_log.csv")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__)
+    main(sys.argv[1])
