@@ -21,9 +21,12 @@ class DefectTrainer(DefaultTrainer):
     evaluation in OUTPUT_DIR/eval_history.json, so the best one can be reported beside the final."""
 
     def build_hooks(self):
-        """detectron2 v0.6's EvalHook evaluates after training even with TEST.EVAL_PERIOD 0:
-        drop it then (the evaluate stage scores the final model)."""
+        """Keep two periodic checkpoints; and as detectron2 v0.6's EvalHook evaluates after
+        training even with TEST.EVAL_PERIOD 0, drop it then (the evaluate stage scores the model)."""
         hooks_ = super().build_hooks()
+        for h in hooks_:
+            if isinstance(h, hooks.PeriodicCheckpointer):
+                h.max_to_keep = 2  # the last two periodic checkpoints are enough to resume
         if self.cfg.TEST.EVAL_PERIOD <= 0:
             hooks_ = [h for h in hooks_ if not isinstance(h, hooks.EvalHook)]
         return hooks_

@@ -10,6 +10,7 @@ CHECKPOINTS = Path("checkpoints")
 MODELS = Path("models")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
+REPORTS = Path("reports")
 
 
 def load_params(path="params.yaml") -> dict:

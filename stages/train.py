@@ -54,7 +54,8 @@ def main(run_name: str):
     atomic_write_text(model_dir / "config.yaml", cfg.dump())
     history = out_dir / EVAL_HISTORY
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
-    write_training_log(out_dir / "metrics.json", PLOTS / run_name / "train_log.csv")
+    write_training_log(out_dir / "metrics.json", PLOTS / run_name / "train_log.csv",
+                       PLOTS / run_name / "train_log.png", f"{run_name} ({spec.detector}, {params['scale']} scale)")
 
 
 if __name__ == "__main__":
