@@ -2,10 +2,19 @@
 
 - MapDataset's retry path (a mapper returning None) calls random.sample on a set, which Python
   3.11 refuses ("Population must be a sequence"); the patched method samples from a sorted list.
+- The LRScheduler hook saves and restores a scheduler only if it is a
+  `torch.optim.lr_scheduler._LRScheduler`; since torch 2.0 the built-in schedulers (StepLR,
+  MultiStepLR, ...) derive from `LRScheduler` instead, so they were not checkpointed and a resumed
+  run restarted its schedule at 0 (upstream's test_checkpoint_resume fails). The patched hook
+  accepts any `LRScheduler`. (detectron2's own LRMultiplier still derives from _LRScheduler.)
 """
 import logging
 
+import torch
 from detectron2.data import common
+from detectron2.engine import hooks
+
+_TORCH_SCHEDULER = getattr(torch.optim.lr_scheduler, "LRScheduler", torch.optim.lr_scheduler._LRScheduler)
 
 
 def _map_dataset_getitem(self, idx):
@@ -27,3 +36,17 @@ def _map_dataset_getitem(self, idx):
 
 
 common.MapDataset.__getitem__ = _map_dataset_getitem
+
+
+def _lr_hook_state_dict(self):
+    return self.scheduler.state_dict() if isinstance(self.scheduler, _TORCH_SCHEDULER) else {}
+
+
+def _lr_hook_load_state_dict(self, state_dict):
+    if isinstance(self.scheduler, _TORCH_SCHEDULER):
+        logging.getLogger(__name__).info("Loading scheduler from state_dict ...")
+        self.scheduler.load_state_dict(state_dict)
+
+
+hooks.LRScheduler.state_dict = _lr_hook_state_dict
+hooks.LRScheduler.load_state_dict = _lr_hook_load_state_dict

@@ -22,16 +22,16 @@ def _background(rng, size):
 
 def _draw(rng, kind, size):
     """Return (layer, alpha-mask) in a local canvas plus the object's tight box in that canvas."""
-    if kind == "scratch":  # thin bright straight line
+    if kind == "scratch":  # thin bright diagonal line
         length = rng.uniform(0.3, 0.55) * size
-        ang = rng.uniform(0, np.pi)
+        ang = rng.uniform(np.pi / 8, 3 * np.pi / 8) + (np.pi / 2 if rng.random() < 0.5 else 0.0)
         w = int(np.ceil(abs(np.cos(ang)) * length)) + 6
         h = int(np.ceil(abs(np.sin(ang)) * length)) + 6
         canvas = np.zeros((h, w), np.float32)
         c = np.array([w / 2, h / 2])
         d = np.array([np.cos(ang), np.sin(ang)]) * length / 2
         p1, p2 = (c - d).astype(int), (c + d).astype(int)
-        cv2.line(canvas, tuple(int(v) for v in p1), tuple(int(v) for v in p2), 1.0, 1, cv2.LINE_AA)
+        cv2.line(canvas, tuple(int(v) for v in p1), tuple(int(v) for v in p2), 1.0, 2, cv2.LINE_AA)
         return canvas, +70.0
     if kind == "patch":  # large soft dark blob
         r = rng.uniform(0.09, 0.16) * size
@@ -67,14 +67,14 @@ def _draw(rng, kind, size):
             c = rng.uniform(0.15, 0.85, 2) * s
             cv2.circle(canvas, (int(c[0]), int(c[1])), int(rng.integers(1, 3)), 1.0, -1)
         return canvas, -70.0
-    if kind == "streak":  # wide bright band with soft edges
-        length, width = rng.uniform(0.35, 0.6) * size, rng.uniform(0.04, 0.07) * size
+    if kind == "streak":  # wide bright axis-aligned band with soft edges
+        length, width = rng.uniform(0.35, 0.6) * size, rng.uniform(0.08, 0.12) * size
         canvas = np.zeros((int(width) + 6, int(length)), np.float32)
         canvas[3:-3, :] = 1.0
         canvas = cv2.GaussianBlur(canvas, (0, 0), 1.2)
         if rng.random() < 0.5:
             canvas = canvas.T.copy()
-        return canvas, +40.0
+        return canvas, +35.0
     raise ValueError(kind)
 
 

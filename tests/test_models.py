@@ -1,0 +1,88 @@
+"""GFL head shapes, detector building from yaml, and detectron2 v0.6 FCOS fixes."""
+import pytest
+import torch
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+import detectron_ext.modeling  # noqa: F401
+from detectron_ext.config import CONFIG_DIR, new_config
+from detectron_ext.modeling.gfl_head import GFLHead
+
+
+def small_cfg(name, num_classes=3):
+    cfg = new_config()
+    cfg.merge_from_file(str(CONFIG_DIR / name))
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    cfg.MODEL.FPN.OUT_CHANNELS = 64
+    for head in (cfg.MODEL.GFL, cfg.MODEL.FCOS):
+        head.HEAD_CHANNELS, head.NUM_CONVS, head.NUM_CLASSES = 64, 2, num_classes
+    return cfg
+
+
+def batch(with_boxes=True, size=128):
+    inst = Instances((size, size))
+    boxes = [[10.0, 12.0, 60.0, 50.0], [70.0, 64.0, 120.0, 126.0]] if with_boxes else []
+    inst.gt_boxes = Boxes(torch.tensor(boxes).reshape(-1, 4))
+    inst.gt_classes = torch.tensor([0, 2][: len(boxes)], dtype=torch.long)
+    return {"image": torch.rand(3, size, size) * 255, "instances": inst, "height": size, "width": size}
+
+
+def test_gfl_head_output_shapes_across_levels():
+    cfg = small_cfg("gfl_R_FPN.yaml", num_classes=5)
+    model = build_model(cfg)
+    feats = [torch.rand(2, 64, s, s) for s in (16, 8, 4, 2, 1)]
+    logits, reg = model.head(feats)
+    assert [t.shape for t in logits] == [torch.Size([2, 5, s, s]) for s in (16, 8, 4, 2, 1)]
+    assert [t.shape for t in reg] == [torch.Size([2, 4 * 17, s, s]) for s in (16, 8, 4, 2, 1)]
+    assert isinstance(model.head, GFLHead) and model.head.scales.shape == (5,)
+    # GN towers, prior-probability bias
+    assert any(isinstance(m, torch.nn.GroupNorm) for m in model.head.cls_subnet)
+    assert model.head.cls_score.bias.detach().mean().item() == pytest.approx(-4.595, abs=1e-3)
+
+
+def test_gfl_backbone_from_scratch_trains_every_stage():
+    model = build_model(small_cfg("gfl_R_FPN.yaml"))
+    frozen = [n for n, p in model.backbone.named_parameters() if not p.requires_grad]
+    assert frozen == []
+    assert not any(type(m).__name__ == "FrozenBatchNorm2d" for m in model.modules())
+    assert list(model.backbone.output_shape()) == ["p3", "p4", "p5", "p6", "p7"]
+
+
+@pytest.mark.parametrize("config", ["gfl_R_FPN.yaml", "fcos_R_FPN.yaml"])
+def test_training_step_with_an_image_without_boxes(config):
+    """detectron2 v0.6's FCOS crashed on images without boxes; GFL must handle them too."""
+    model = build_model(small_cfg(config))
+    model.train()
+    with EventStorage():
+        losses = model([batch(True), batch(False)])
+        total = sum(losses.values())
+        total.backward()
+    assert torch.isfinite(total)
+    with EventStorage():
+        losses = model([batch(False)])
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_fcos_head_builds_with_group_norm():
+    """detectron2 v0.6's FCOSHead fails with norm="GN" (it test-builds a 1-channel GroupNorm(32))."""
+    from detectron2.layers import ShapeSpec
+    from detectron2.modeling.meta_arch.fcos import FCOSHead
+    with pytest.raises(ValueError):
+        FCOSHead(input_shape=[ShapeSpec(channels=32)], conv_dims=[32], num_classes=3, norm="GN")
+    model = build_model(small_cfg("fcos_R_FPN.yaml"))
+    gns = [m for m in model.head.cls_subnet if isinstance(m, torch.nn.GroupNorm)]
+    assert len(gns) == 2 and gns[0].num_groups == 32
+
+
+def test_inference_outputs_scored_boxes_within_the_image():
+    model = build_model(small_cfg("gfl_R_FPN.yaml"))
+    model.eval()
+    model.test_score_thresh = 0.0
+    with torch.no_grad():
+        out = model([{"image": torch.rand(3, 96, 128) * 255, "height": 96, "width": 128}])[0]["instances"]
+    assert 0 < len(out) <= 100
+    b = out.pred_boxes.tensor
+    assert (b[:, 0] >= 0).all() and (b[:, 2] <= 128).all() and (b[:, 3] <= 96).all()
