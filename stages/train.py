@@ -17,7 +17,7 @@ from detectron_ext.config import build_config
 from detectron_ext.data.coco_format import atomic_write_text
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.engine import EVAL_HISTORY, train
-from detectron_ext.modeling.backbone import convert_torchvision_checkpoint
+from detectron_ext.modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
 from detectron_ext.pipeline import CHECKPOINTS, MODELS, PLOTS, load_params, run_spec
 from detectron_ext.training_log import write_training_log
 
@@ -32,7 +32,7 @@ def main(run_name: str):
     num_images = len(json.loads(spec.train_json.read_text())["images"])
     cfg = build_config(params, spec.detector, len(spec.seen_classes), train_set, test_set, out_dir, num_images)
     cfg.TEST.OLD_CLASSES = spec.old_classes
-    if cfg.MODEL.WEIGHTS and params["model"].get("weights_format") == "torchvision":
+    if cfg.MODEL.WEIGHTS and is_torchvision_checkpoint(cfg.MODEL.WEIGHTS):
         cfg.MODEL.WEIGHTS = convert_torchvision_checkpoint(cfg.MODEL.WEIGHTS, out_dir / "imagenet_d2.pkl")
 
     logger = setup_logger(str(out_dir), name="detectron2")

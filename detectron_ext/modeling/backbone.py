@@ -39,7 +39,11 @@ def torchvision_resnet_to_detectron2(state_dict: dict) -> dict:
 
 
 def is_torchvision_checkpoint(path) -> bool:
-    return Path(path).suffix in (".pth", ".pt") and "layer1.0.conv1.weight" in _load_state_dict(path)
+    if Path(path).suffix not in (".pth", ".pt"):
+        return False
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: pretrained weights file is missing")
+    return "layer1.0.conv1.weight" in _load_state_dict(path)
 
 
 def _load_state_dict(path) -> dict:
