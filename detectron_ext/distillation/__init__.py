@@ -1,0 +1,1 @@
+"""SD-IDD's selective distillation: region selection and losses as pure tensor functions."""
