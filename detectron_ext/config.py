@@ -52,9 +52,34 @@ def add_fcos_config(cfg):
     f.NMS_THRESH_TEST = 0.6
 
 
+def add_distill_config(cfg):
+    """MODEL.DISTILL: the incremental student (DistillGFL) and its teacher (../shared/spec/sd-idd.md)."""
+    cfg.MODEL.DISTILL = CN()
+    d = cfg.MODEL.DISTILL
+    d.TEACHER_WEIGHTS = ""
+    d.NUM_OLD_CLASSES = 0
+    d.METHOD = "sdidd"           # finetune | erd | sdidd
+    d.CLS_MODE = "selective"     # none | global | selective (CR)
+    d.REG_MODE = "selective"     # BR
+    d.FEAT_MODE = "selective"    # FR
+    d.QFL_CHANNELS = "new"       # new | all: channels of the student's own QFL
+    d.ALPHA = 2.0
+    d.BETA = 2.0
+    d.TOPK = 100
+    d.CR_CONFIDENCE = "softmax"  # softmax (as written) | sigmoid (ERD's)
+    d.CR_TEMPERATURE = 1.0
+    d.BR_TEMPERATURE = 1.0
+    d.BR_PER_GT = True
+    d.FR_LAMBDA = 0.5
+    d.CLS_WEIGHT = 1.0
+    d.REG_WEIGHT = 1.0
+    d.FEAT_WEIGHT = 1.0
+
+
 def add_project_config(cfg):
     add_gfl_config(cfg)
     add_fcos_config(cfg)
+    add_distill_config(cfg)
     cfg.SOLVER.NUM_THREADS = 2  # torch.set_num_threads in training/evaluation (CPU)
     cfg.TEST.OLD_CLASSES = []  # classes of earlier phases: evaluation reports mAP50 old/new/all
 
@@ -142,4 +167,26 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
     cfg.MODEL.DEVICE = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     cfg.SEED = int(params["seed"])
     cfg.OUTPUT_DIR = str(output_dir)
+    return cfg
+
+
+def apply_increment_params(cfg, params: dict, method: str, teacher_weights: str, num_old_classes: int,
+                           native_size: int) -> CN:
+    """Turn a GFL config into the incremental student's (DistillGFL) from params.yaml: `method`,
+    `alpha`, `beta` (top level) and `distill`. Top-K is tied to the input size: K = topk scaled by the
+    number of anchor points, (input size / topk_reference_size)^2, at least 1."""
+    d, p = cfg.MODEL.DISTILL, params["distill"]
+    cfg.MODEL.META_ARCHITECTURE = "DistillGFL"
+    d.TEACHER_WEIGHTS = str(teacher_weights)
+    d.NUM_OLD_CLASSES = int(num_old_classes)
+    d.METHOD = method
+    d.ALPHA, d.BETA = float(params["alpha"]), float(params["beta"])
+    d.CLS_MODE, d.REG_MODE, d.FEAT_MODE = p["cls_mode"], p["reg_mode"], p["feat_mode"]
+    d.QFL_CHANNELS = p["qfl_channels"]
+    size = cfg.INPUT.MIN_SIZE_TEST or native_size
+    d.TOPK = max(1, round(int(p["topk"]) * (size / float(p["topk_reference_size"])) ** 2))
+    d.CR_CONFIDENCE, d.CR_TEMPERATURE = p["cr_confidence"], float(p["cr_temperature"])
+    d.BR_TEMPERATURE, d.BR_PER_GT = float(p["br_temperature"]), bool(p["br_per_gt"])
+    d.FR_LAMBDA = float(p["fr_lambda"])
+    d.CLS_WEIGHT, d.REG_WEIGHT, d.FEAT_WEIGHT = (float(p[k]) for k in ("cls_weight", "reg_weight", "feat_weight"))
     return cfg

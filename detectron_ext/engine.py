@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from detectron2.engine import DefaultTrainer, hooks
+from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import get_event_storage
 
 from . import compat  # noqa: F401  (v0.6 fixes)
@@ -61,11 +62,17 @@ def sanitize(obj):
     return obj
 
 
-def train(cfg, resume: bool = True):
-    """Train (resuming from the last checkpoint in OUTPUT_DIR when there is one); returns the trainer."""
+def train(cfg, resume: bool = True, init_weights=None):
+    """Train (resuming from the last checkpoint in OUTPUT_DIR when there is one); returns the trainer.
+    init_weights(model) initialises a run that has no checkpoint yet (e.g. a student from its teacher)."""
     torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
+    # one seed for init, augmentation and data order (detectron2's TrainingSampler draws its
+    # shuffling seed from numpy's global generator)
+    seed_all_rng(cfg.SEED)
     Path(cfg.OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
     trainer = DefectTrainer(cfg)
+    if init_weights is not None and not (resume and trainer.checkpointer.has_checkpoint()):
+        init_weights(trainer.model)
     trainer.resume_or_load(resume=resume)
     if trainer.start_iter > 0:
         logging.getLogger("detectron_ext").info(f"resumed at iteration {trainer.start_iter}")

@@ -36,12 +36,21 @@ class RunSpec:
     seen_classes: list
     old_classes: list     # classes of earlier phases (joint: all but the last group)
     new_classes: list
+    method: str = ""      # incremental runs: finetune | erd | sdidd
+    teacher: str = ""     # incremental runs: the run whose final model is the teacher
+
+
+def all_runs(params) -> dict:
+    """Plain training runs and incremental (student) runs, by name."""
+    return {**params.get("runs", {}), **params.get("increments", {})}
 
 
 def run_spec(params, name: str) -> RunSpec:
-    if name not in params["runs"]:
-        raise SystemExit(f"params.yaml: run {name!r} is not defined under 'runs' (defined: {', '.join(params['runs'])})")
-    run = params["runs"][name]
+    runs = all_runs(params)
+    if name not in runs:
+        raise SystemExit(f"params.yaml: run {name!r} is not defined under 'runs' or 'increments' "
+                         f"(defined: {', '.join(runs)})")
+    run = runs[name]
     groups = dataset_spec(params)["class_groups"]
     phase = str(run["phase"])
     if phase == "joint":
@@ -54,5 +63,12 @@ def run_spec(params, name: str) -> RunSpec:
         prefix = f"phase{k}"
     old = [c for g in groups[:k] for c in g]
     new = list(groups[k])
-    return RunSpec(name, run["detector"], phase, SPLITS / f"{prefix}_train.json", SPLITS / f"{prefix}_test.json",
-                   old + new, old, new)
+    method, teacher = "", ""
+    if name in params.get("increments", {}):
+        if k < 1:
+            raise SystemExit(f"params.yaml: increment {name!r} must have a phase >= 1")
+        method = run.get("method", "default")
+        method = params["method"] if method == "default" else method
+        teacher = run["teacher"]
+    return RunSpec(name, run.get("detector", "gfl"), phase, SPLITS / f"{prefix}_train.json",
+                   SPLITS / f"{prefix}_test.json", old + new, old, new, method, teacher)

@@ -47,6 +47,8 @@ def main(run_name: str):
     cfg = new_config()
     cfg.merge_from_file(str(MODELS / run_name / "config.yaml"))
     cfg.DATASETS.TEST = (test_set,)
+    if cfg.MODEL.META_ARCHITECTURE == "DistillGFL":  # a student's checkpoint is a plain GFL
+        cfg.MODEL.META_ARCHITECTURE = "GFL"
     torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
     model = build_model(cfg)
     DetectionCheckpointer(model).load(str(MODELS / run_name / "model_final.pth"))
@@ -59,7 +61,8 @@ def main(run_name: str):
     history = json.loads((MODELS / run_name / EVAL_HISTORY).read_text())
     history = [h for h in history if h.get("mAP50") is not None]
     best = max(history, key=lambda h: h["mAP50"]) if history else None
-    out = {"run": run_name, "detector": spec.detector, "phase": spec.phase, "dataset": params["dataset"],
+    out = {"run": run_name, "detector": spec.detector, "method": spec.method, "teacher": spec.teacher,
+           "phase": spec.phase, "dataset": params["dataset"],
            "scale": params["scale"], "iterations": cfg.SOLVER.MAX_ITER, **metrics,
            "best_periodic": None if best is None else
            {k: best[k] for k in ("iteration", "mAP50", "mAP50_old", "mAP50_new", "AP")}}

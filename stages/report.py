@@ -8,15 +8,16 @@ import json
 import pandas as pd
 
 from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
-from detectron_ext.pipeline import METRICS, REPORTS, load_params
+from detectron_ext.pipeline import METRICS, REPORTS, all_runs, load_params
 
 
 def main():
     params = load_params()
     rows = []
-    for run in params["runs"]:
+    for run in all_runs(params):
         m = json.loads((METRICS / f"{run}.json").read_text())
-        row = {"run": run, "detector": m["detector"], "phase": m["phase"], "iterations": m["iterations"],
+        row = {"run": run, "detector": m["detector"], "method": m.get("method") or "-", "phase": m["phase"],
+               "iterations": m["iterations"],
                "mAP50": m["mAP50"], "mAP50_old": m["mAP50_old"], "mAP50_new": m["mAP50_new"], "AP": m["AP"]}
         row.update(m["AP50_per_class"])
         rows.append(row)
@@ -24,7 +25,7 @@ def main():
     title = f"# Results: dataset {params['dataset']}, scale {params['scale']} (AP in %, pycocotools)\n\n"
     atomic_write_text(REPORTS / "results.md", title + df.to_markdown(floatfmt=".1f") + "\n")
     atomic_write_json(REPORTS / "results.json", json.loads(df.to_json(orient="index")))
-    print(df[["detector", "phase", "mAP50", "mAP50_old", "mAP50_new", "AP"]].to_string())
+    print(df[["detector", "method", "phase", "mAP50", "mAP50_old", "mAP50_new", "AP"]].to_string())
 
 
 if __name__ == "__main__":

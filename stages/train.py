@@ -1,4 +1,5 @@
-"""Stage train: train one run of params.yaml `runs` (a detector on a phase's training set).
+"""Stage train: train one run of params.yaml `runs` (a detector on a phase's training set) or
+`increments` (a student distilled from its teacher run's final model: fine-tune, ERD or SD-IDD).
 
 Usage: python stages/train.py RUN
 Checkpoints go to checkpoints/RUN/ (a persistent DVC output): a killed run resumes from its last
@@ -8,16 +9,17 @@ Outputs: models/RUN/{model_final.pth, config.yaml, eval_history.json}, plots/RUN
 import json
 import shutil
 import sys
+from functools import partial
 
 import torch
-from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 
-from detectron_ext.config import build_config
+from detectron_ext.config import apply_increment_params, build_config
 from detectron_ext.data.coco_format import atomic_write_text
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.engine import EVAL_HISTORY, train
 from detectron_ext.modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
+from detectron_ext.modeling.distill_gfl import init_student_from_teacher
 from detectron_ext.pipeline import CHECKPOINTS, MODELS, PLOTS, load_params, run_spec
 from detectron_ext.training_log import write_training_log
 
@@ -32,6 +34,12 @@ def main(run_name: str):
     num_images = len(json.loads(spec.train_json.read_text())["images"])
     cfg = build_config(params, spec.detector, len(spec.seen_classes), train_set, test_set, out_dir, num_images)
     cfg.TEST.OLD_CLASSES = spec.old_classes
+    init_weights = None
+    if spec.teacher:
+        teacher = str(MODELS / spec.teacher / "model_final.pth")
+        native = min(json.loads(spec.train_json.read_text())["images"][0][k] for k in ("width", "height"))
+        apply_increment_params(cfg, params, spec.method, teacher, len(spec.old_classes), native)
+        init_weights = partial(init_student_from_teacher, teacher_path=teacher, num_old_classes=len(spec.old_classes))
     if cfg.MODEL.WEIGHTS and is_torchvision_checkpoint(cfg.MODEL.WEIGHTS):
         cfg.MODEL.WEIGHTS = convert_torchvision_checkpoint(cfg.MODEL.WEIGHTS, out_dir / "imagenet_d2.pkl")
 
@@ -43,13 +51,12 @@ def main(run_name: str):
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(config_file, cfg.dump())
-    seed_all_rng(cfg.SEED)
 
-    trainer = train(cfg, resume=True)
+    trainer = train(cfg, resume=True, init_weights=init_weights)
 
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / ".model_final.pth.tmp"
-    torch.save({"model": trainer.model.state_dict(), "iteration": cfg.SOLVER.MAX_ITER}, tmp)
+    torch.save({"model": trainer.model.state_dict(), "iteration": cfg.SOLVER.MAX_ITER}, tmp)  # student only
     tmp.replace(model_dir / "model_final.pth")
     atomic_write_text(model_dir / "config.yaml", cfg.dump())
     history = out_dir / EVAL_HISTORY

@@ -76,8 +76,19 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     assert metrics["mAP50_old"] is None and 0 <= metrics["mAP50"] <= 100
     assert len(list((tmp_path / "plots" / "gfl_teacher" / "samples").glob("*.png"))) == 4
     assert (tmp_path / "plots" / "gfl_teacher" / "train_log.png").stat().st_size > 1000
+    # an SD-IDD student of the next phase, distilled from that teacher; its checkpoint is a plain GFL
+    params["increments"] = {"sdidd": {"phase": 1, "teacher": "gfl_teacher", "method": "default"}}
+    params["scales"]["ci"]["max_iter"] = 10
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    stage(tmp_path, "train.py", "sdidd")
+    stage(tmp_path, "evaluate.py", "sdidd")
+    metrics = json.loads((tmp_path / "metrics" / "sdidd.json").read_text())
+    assert metrics["method"] == "sdidd" and len(metrics["AP50_per_class"]) == 6
+    log = (tmp_path / "plots" / "sdidd" / "train_log.csv").read_text().splitlines()[0]
+    assert "loss_distill_cls" in log and "loss_distill_feat" in log
     stage(tmp_path, "report.py")
     assert "gfl_teacher" in (tmp_path / "reports" / "results.md").read_text()
+    params["scales"]["ci"]["max_iter"] = 40
 
     params["scales"]["ci"]["lr"] = 0.02
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

@@ -2,3 +2,4 @@
 from .backbone import build_resnet_fpn_p3p7_backbone  # noqa: F401
 from .fcos import ConfigurableFCOS  # noqa: F401
 from .gfl import GFL  # noqa: F401
+from .distill_gfl import DistillGFL  # noqa: F401

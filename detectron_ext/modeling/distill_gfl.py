@@ -1,0 +1,173 @@
+"""The incremental student: GFL with old + new classification channels, distilled from a frozen
+GFL teacher (fine-tuning, ERD or SD-IDD). The teacher is not a submodule, so checkpoints hold the
+student alone and a trained student can be the next phase's teacher."""
+from typing import Dict, List
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
+from detectron2.utils.events import get_event_storage
+
+from ..distillation import erd
+from ..distillation.losses import (classification_distillation, feature_distillation,
+                                   regression_distillation)
+from ..distillation.selection import (select_cascaded_regression, select_difficulty_aware,
+                                      select_high_confidence)
+from .box_coder import integral
+from .gfl import GFL
+
+MODES = ("none", "global", "selective")
+
+
+@META_ARCH_REGISTRY.register()
+class DistillGFL(GFL):
+    @configurable
+    def __init__(self, *, teacher: GFL, num_old_classes: int, method: str = "sdidd", cls_mode="selective",
+                 reg_mode="selective", feat_mode="selective", qfl_channels: str = "new", alpha: float = 2.0,
+                 beta: float = 2.0, topk: int = 100, cr_confidence: str = "softmax", cr_temperature: float = 1.0,
+                 br_temperature: float = 1.0, br_per_gt: bool = True, fr_lambda: float = 0.5,
+                 cls_weight: float = 1.0, reg_weight: float = 1.0, feat_weight: float = 1.0,
+                 erd_reg_temperature: float = 10.0, **kwargs):
+        super().__init__(**kwargs)
+        for mode in (cls_mode, reg_mode, feat_mode):
+            if mode not in MODES:
+                raise ValueError(f"distillation mode must be one of {MODES}, not {mode!r}")
+        if method not in ("finetune", "erd", "sdidd"):
+            raise ValueError(f"method must be finetune, erd or sdidd, not {method!r}")
+        if teacher.num_classes != num_old_classes:
+            raise ValueError(f"teacher has {teacher.num_classes} classes, the student expects "
+                             f"{num_old_classes} old classes")
+        teacher.eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        self.__dict__["teacher"] = teacher  # not a submodule: not trained, not saved
+        self.num_old_classes = num_old_classes
+        self.method, self.cls_mode, self.reg_mode, self.feat_mode = method, cls_mode, reg_mode, feat_mode
+        self.qfl_channels = qfl_channels
+        self.alpha, self.beta, self.topk = alpha, beta, topk
+        self.cr_confidence, self.cr_temperature = cr_confidence, cr_temperature
+        self.br_temperature, self.br_per_gt, self.fr_lambda = br_temperature, br_per_gt, fr_lambda
+        self.cls_weight, self.reg_weight, self.feat_weight = cls_weight, reg_weight, feat_weight
+        self.erd_reg_temperature = erd_reg_temperature
+
+    @classmethod
+    def from_config(cls, cfg):
+        args = super().from_config(cfg)
+        d = cfg.MODEL.DISTILL
+        teacher_cfg = cfg.clone()
+        teacher_cfg.defrost()
+        teacher_cfg.MODEL.META_ARCHITECTURE = "GFL"
+        teacher_cfg.MODEL.GFL.NUM_CLASSES = d.NUM_OLD_CLASSES
+        teacher = GFL(teacher_cfg)
+        teacher.to(cfg.MODEL.DEVICE)
+        load_teacher(teacher, d.TEACHER_WEIGHTS, d.NUM_OLD_CLASSES)
+        args.update(teacher=teacher, num_old_classes=d.NUM_OLD_CLASSES, method=d.METHOD,
+                    cls_mode=d.CLS_MODE, reg_mode=d.REG_MODE, feat_mode=d.FEAT_MODE,
+                    qfl_channels=d.QFL_CHANNELS, alpha=d.ALPHA, beta=d.BETA, topk=d.TOPK,
+                    cr_confidence=d.CR_CONFIDENCE, cr_temperature=d.CR_TEMPERATURE,
+                    br_temperature=d.BR_TEMPERATURE, br_per_gt=d.BR_PER_GT, fr_lambda=d.FR_LAMBDA,
+                    cls_weight=d.CLS_WEIGHT, reg_weight=d.REG_WEIGHT, feat_weight=d.FEAT_WEIGHT)
+        return args
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # frozen, in eval mode, whatever the student does
+        return self
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self.teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def forward_training(self, images, features, predictions, gt_instances):
+        anchors, cls_s, reg_s = self.dense_predictions(features, predictions)
+        matched = self.assign(anchors, gt_instances)
+        anchors_t = torch.cat([a.tensor for a in anchors])
+        channels = slice(self.num_old_classes, self.num_classes) if self.qfl_channels == "new" else None
+        losses = self.losses(anchors_t, cls_s, reg_s, gt_instances, matched, class_channels=channels)
+        if self.method == "finetune":
+            return losses
+        with torch.no_grad():
+            feats_t = self.teacher.backbone(images.tensor)
+            feats_t = [feats_t[f] for f in self.teacher.head_in_features]
+            _, cls_t, reg_t = self.teacher.dense_predictions(feats_t, self.teacher.head(feats_t))
+        losses.update(self.distillation_losses(anchors_t, features, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances))
+        return losses
+
+    def distillation_losses(self, anchors, feats_s, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances):
+        oc = self.num_old_classes
+        flat_s = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_s], dim=1)
+        flat_t = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_t], dim=1)
+        points = (anchors[:, :2] + anchors[:, 2:]) / 2
+        loss_cls, loss_reg, loss_feat, counts = [], [], [], {"cls": 0, "reg": 0, "feat": 0}
+        for i, gt in enumerate(gt_instances):
+            gt_boxes = gt.gt_boxes.tensor
+            everywhere = torch.ones(anchors.shape[0], dtype=torch.bool, device=anchors.device)
+            if self.method == "erd":
+                m_cls = erd.select_elastic_classification(cls_t[i], self.alpha)
+                boxes_t = self.box2box_transform.apply_deltas(integral(reg_t[i], self.reg_max), anchors)
+                m_reg = erd.select_elastic_regression(reg_t[i], boxes_t, self.alpha)
+                loss_cls.append(classification_distillation(cls_t[i], cls_s[i, :, :oc], m_cls, "element"))
+                loss_reg.append(regression_distillation(reg_t[i], reg_s[i], m_reg, None, self.reg_max,
+                                                        self.erd_reg_temperature))
+                counts["cls"] += int(m_cls.sum())
+                counts["reg"] += int(m_reg.sum())
+                continue
+            boxes_s = self.box2box_transform.apply_deltas(integral(reg_s[i].detach(), self.reg_max), anchors)
+            if self.cls_mode != "none":
+                m = everywhere if self.cls_mode == "global" else select_high_confidence(
+                    cls_t[i], self.alpha, self.cr_confidence, self.cr_temperature)
+                loss_cls.append(classification_distillation(cls_t[i], cls_s[i, :, :oc], m))
+                counts["cls"] += int(m.sum())
+            if self.reg_mode != "none":
+                if self.reg_mode == "global":
+                    m, u = everywhere, None
+                else:
+                    m, u = select_cascaded_regression(points, boxes_s, gt_boxes, self.topk, self.beta, self.br_per_gt)
+                loss_reg.append(regression_distillation(reg_t[i], reg_s[i], m, u, self.reg_max, self.br_temperature))
+                counts["reg"] += int(m.sum())
+            if self.feat_mode != "none":
+                m = everywhere if self.feat_mode == "global" else select_difficulty_aware(boxes_s, gt_boxes, self.fr_lambda)
+                loss_feat.append(feature_distillation(flat_t[i], flat_s[i], m))
+                counts["feat"] += int(m.sum())
+        storage = get_event_storage()
+        n = max(len(gt_instances), 1)
+        for k, v in counts.items():
+            storage.put_scalar(f"distill/selected_{k}", v / n)
+        out: Dict[str, torch.Tensor] = {}
+        if loss_cls:
+            out["loss_distill_cls"] = self.cls_weight * torch.stack(loss_cls).mean()
+        if loss_reg:
+            out["loss_distill_reg"] = self.reg_weight * torch.stack(loss_reg).mean()
+        if loss_feat:
+            out["loss_distill_feat"] = self.feat_weight * torch.stack(loss_feat).mean()
+        return out
+
+
+def load_teacher(teacher: GFL, path: str, num_old_classes: int):
+    """Load a teacher checkpoint, checking its class count first (clear error if it differs)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = state.get("model", state)
+    found = state["head.cls_score.weight"].shape[0] if "head.cls_score.weight" in state else None
+    if found != num_old_classes:
+        raise ValueError(f"{path}: teacher checkpoint has {found} classes, expected {num_old_classes} "
+                         f"(the classes of the earlier phases)")
+    DetectionCheckpointer(teacher).load(path)
+
+
+def init_student_from_teacher(student: GFL, teacher_path: str, num_old_classes: int):
+    """Student = teacher's weights; classification channels of the old classes copied, the new
+    ones left at their initialisation (normal(0.01) weights, prior-probability bias)."""
+    state = torch.load(teacher_path, map_location="cpu", weights_only=False)
+    state = dict(state.get("model", state))
+    own = student.state_dict()
+    for key in ("head.cls_score.weight", "head.cls_score.bias"):
+        merged = own[key].clone()
+        merged[:num_old_classes] = state[key]
+        state[key] = merged
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{teacher_path}: teacher and student architectures differ "
+                         f"(missing {missing[:5]}, unexpected {unexpected[:5]})")

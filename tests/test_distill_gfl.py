@@ -1,0 +1,68 @@
+"""The incremental student: built from a teacher checkpoint, frozen teacher, student-only checkpoints."""
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.modeling import build_model
+from detectron2.utils.events import EventStorage
+
+from detectron_ext.modeling.distill_gfl import init_student_from_teacher
+
+from test_models import batch, small_cfg
+
+
+def student_cfg(teacher_path, method="sdidd", num_old=2, **modes):
+    cfg = small_cfg("gfl_R_FPN.yaml", num_classes=3)
+    cfg.MODEL.META_ARCHITECTURE = "DistillGFL"
+    d = cfg.MODEL.DISTILL
+    d.TEACHER_WEIGHTS, d.NUM_OLD_CLASSES, d.METHOD, d.TOPK = str(teacher_path), num_old, method, 20
+    for k, v in modes.items():
+        setattr(d, k.upper(), v)
+    return cfg
+
+
+@pytest.fixture
+def teacher_path(tmp_path):
+    teacher = build_model(small_cfg("gfl_R_FPN.yaml", num_classes=2))
+    path = tmp_path / "teacher.pth"
+    torch.save({"model": teacher.state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize("method, modes", [
+    ("sdidd", {}), ("sdidd", {"cls_mode": "global", "reg_mode": "global", "feat_mode": "global"}),
+    ("sdidd", {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none", "cr_confidence": "sigmoid"}),
+    ("erd", {}), ("finetune", {})])
+def test_student_trains_with_every_method(teacher_path, method, modes):
+    model = build_model(student_cfg(teacher_path, method, **modes))
+    init_student_from_teacher(model, str(teacher_path), 2)
+    model.train()
+    assert not model.teacher.training and not any(p.requires_grad for p in model.teacher.parameters())
+    with EventStorage():
+        losses = model([batch(True), batch(False)])
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    expected = {"finetune": set(), "erd": {"loss_distill_cls", "loss_distill_reg"}}.get(
+        method, {f"loss_distill_{k}" for k in ("cls", "reg", "feat") if modes.get(f"{k}_mode", "selective") != "none"})
+    assert {k for k in losses if k.startswith("loss_distill")} == expected
+
+
+def test_student_initialised_from_teacher_and_checkpoint_holds_student_only(teacher_path, tmp_path):
+    model = build_model(student_cfg(teacher_path))
+    init_student_from_teacher(model, str(teacher_path), 2)
+    t = torch.load(teacher_path)["model"]
+    assert torch.equal(model.head.cls_score.weight[:2], t["head.cls_score.weight"])
+    assert model.head.cls_score.bias[2].item() == pytest.approx(-4.595, abs=1e-3)  # new class: prior
+    assert torch.equal(model.backbone.bottom_up.stem.conv1.weight, t["backbone.bottom_up.stem.conv1.weight"])
+    state = model.state_dict()
+    assert not any(k.startswith("teacher") for k in state)
+    # the student's checkpoint is the next phase's teacher: it loads without key errors
+    torch.save({"model": state}, tmp_path / "student.pth")
+    next_cfg = student_cfg(tmp_path / "student.pth", num_old=3)
+    next_cfg.MODEL.GFL.NUM_CLASSES = 4
+    build_model(next_cfg)
+
+
+def test_teacher_with_wrong_class_count_is_a_clear_error(teacher_path):
+    with pytest.raises(ValueError, match=r"teacher\.pth: teacher checkpoint has 2 classes, expected 3"):
+        build_model(student_cfg(teacher_path, num_old=3))
