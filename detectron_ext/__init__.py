@@ -5,5 +5,5 @@ from PIL import Image as _Image
 # at import time): alias them so the package also works where Pillow < 10 cannot be installed
 # (e.g. Python 3.12). Must run before detectron2.data is imported.
 for _old, _new in (("LINEAR", "BILINEAR"), ("ANTIALIAS", "LANCZOS"), ("CUBIC", "BICUBIC")):
-    if not hasattr(_Image, _old):
+    if _old not in vars(_Image):  # (Pillow 9 serves them through a warning __getattr__)
         setattr(_Image, _old, getattr(_Image, _new))

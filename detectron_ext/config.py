@@ -70,7 +70,10 @@ def add_distill_config(cfg):
     d.CR_TEMPERATURE = 1.0
     d.BR_TEMPERATURE = 1.0
     d.BR_PER_GT = True
-    d.FR_LAMBDA = 0.5
+    d.FR_LAMBDA = 0.5            # fixed λ, or the initial value of the learnable one
+    d.FR_LAMBDA_MODE = "learnable"  # fixed | learnable (Otsu objective, detectron_ext/distillation/fr_lambda.py)
+    d.FR_LAMBDA_TEMPERATURE = 0.05  # τ of the soft mask in λ's objective
+    d.FR_LAMBDA_WEIGHT = 1.0
     d.CLS_WEIGHT = 1.0
     d.REG_WEIGHT = 1.0
     d.FEAT_WEIGHT = 1.0
@@ -188,5 +191,8 @@ def apply_increment_params(cfg, params: dict, method: str, teacher_weights: str,
     d.CR_CONFIDENCE, d.CR_TEMPERATURE = p["cr_confidence"], float(p["cr_temperature"])
     d.BR_TEMPERATURE, d.BR_PER_GT = float(p["br_temperature"]), bool(p["br_per_gt"])
     d.FR_LAMBDA = float(p["fr_lambda"])
+    d.FR_LAMBDA_MODE = p.get("fr_lambda_mode", "fixed")
+    d.FR_LAMBDA_TEMPERATURE = float(p.get("fr_lambda_temperature", 0.05))
+    d.FR_LAMBDA_WEIGHT = float(p.get("fr_lambda_weight", 1.0))
     d.CLS_WEIGHT, d.REG_WEIGHT, d.FEAT_WEIGHT = (float(p[k]) for k in ("cls_weight", "reg_weight", "feat_weight"))
     return cfg

@@ -15,6 +15,30 @@ from .data.coco_format import atomic_write_json
 from .evaluation import DefectEvaluator, nest_per_class
 
 EVAL_HISTORY = "eval_history.json"
+DISTILL_TRACE = "distill_trace.csv"
+
+
+class ScalarTraceHook(hooks.HookBase):
+    """Appends, every iteration, the event-storage scalars whose names start with `prefix` to a CSV
+    (iteration first). detectron2's writers only keep every 20th, smoothed value; this keeps all.
+    A resumed run appends again from its checkpoint: readers keep the last row of an iteration."""
+
+    def __init__(self, path, prefix: str = "distill/"):
+        self.path, self.prefix, self.columns = Path(path), prefix, None
+
+    def after_step(self):
+        storage = get_event_storage()
+        values = {k[len(self.prefix):]: v for k, (v, it) in storage.latest().items()
+                  if k.startswith(self.prefix) and it == storage.iter}
+        if not values:
+            return
+        if self.columns is None:
+            self.columns = sorted(values)
+            if not self.path.exists() or self.path.stat().st_size == 0:
+                self.path.write_text(",".join(["iteration", *self.columns]) + "\n")
+        row = [str(storage.iter)] + [f"{values[c]:.6g}" if c in values else "" for c in self.columns]
+        with open(self.path, "a") as f:
+            f.write(",".join(row) + "\n")
 
 
 class DefectTrainer(DefaultTrainer):
@@ -30,6 +54,8 @@ class DefectTrainer(DefaultTrainer):
                 h.max_to_keep = 2  # the last two periodic checkpoints are enough to resume
         if self.cfg.TEST.EVAL_PERIOD <= 0:
             hooks_ = [h for h in hooks_ if not isinstance(h, hooks.EvalHook)]
+        if self.cfg.MODEL.META_ARCHITECTURE == "DistillGFL":
+            hooks_.append(ScalarTraceHook(Path(self.cfg.OUTPUT_DIR) / DISTILL_TRACE))
         return hooks_
 
     @classmethod

@@ -50,6 +50,40 @@ def plot_training_log(df: pd.DataFrame, png_path, title=""):
         ax_lr.plot(df["iteration"], df["lr"], color="black")
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_xlabel("iteration")
+    save_figure(fig, png_path)
+
+
+def write_distill_trace(trace_csv, csv_path, png_path, title="") -> pd.DataFrame:
+    """The per-iteration distillation trace (FR's λ, anchors selected per image by CR/BR/FR) as a
+    clean CSV (one row per iteration, the last of a resumed one) and a PNG."""
+    trace_csv = Path(trace_csv)
+    df = pd.read_csv(trace_csv) if trace_csv.exists() else pd.DataFrame(columns=["iteration"])
+    df = df.drop_duplicates("iteration", keep="last").sort_values("iteration")
+    atomic_write_text(csv_path, df.to_csv(index=False))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = [c for c in df.columns if c.startswith("selected_")]
+    fig, axes = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    if "fr_lambda" in df:
+        axes[0].plot(df["iteration"], df["fr_lambda"], color="black")
+    axes[0].set_ylabel("FR λ")
+    axes[0].set_title(title)
+    for c in counts:
+        axes[1].plot(df["iteration"], df[c], label=c.replace("selected_", ""), lw=1)
+    axes[1].set_ylabel("anchors selected / image")
+    axes[1].set_xlabel("iteration")
+    if counts:
+        axes[1].legend(fontsize=8)
+    save_figure(fig, png_path)
+    return df
+
+
+def save_figure(fig, png_path):
+    """Write a matplotlib figure atomically (a killed run leaves no half-written PNG) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     Path(png_path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(png_path).with_suffix(".tmp.png")

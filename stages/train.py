@@ -17,11 +17,11 @@ from detectron2.utils.logger import setup_logger
 from detectron_ext.config import apply_increment_params, build_config
 from detectron_ext.data.coco_format import atomic_write_text
 from detectron_ext.data.register import register_coco_file
-from detectron_ext.engine import EVAL_HISTORY, train
+from detectron_ext.engine import DISTILL_TRACE, EVAL_HISTORY, train
 from detectron_ext.modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
-from detectron_ext.modeling.distill_gfl import init_student_from_teacher
+from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
 from detectron_ext.pipeline import CHECKPOINTS, MODELS, PLOTS, load_params, run_spec
-from detectron_ext.training_log import write_training_log
+from detectron_ext.training_log import write_distill_trace, write_training_log
 
 
 def main(run_name: str):
@@ -56,13 +56,17 @@ def main(run_name: str):
 
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / ".model_final.pth.tmp"
-    torch.save({"model": trainer.model.state_dict(), "iteration": cfg.SOLVER.MAX_ITER}, tmp)  # student only
+    # the detector alone: no teacher inside, and not the distillation's own parameters (FR's λ)
+    torch.save({"model": detector_state(trainer.model.state_dict()), "iteration": cfg.SOLVER.MAX_ITER}, tmp)
     tmp.replace(model_dir / "model_final.pth")
     atomic_write_text(model_dir / "config.yaml", cfg.dump())
     history = out_dir / EVAL_HISTORY
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
     write_training_log(out_dir / "metrics.json", PLOTS / run_name / "train_log.csv",
                        PLOTS / run_name / "train_log.png", f"{run_name} ({spec.detector}, {params['scale']} scale)")
+    if spec.teacher:
+        write_distill_trace(out_dir / DISTILL_TRACE, PLOTS / run_name / "distill_trace.csv",
+                            PLOTS / run_name / "distill_trace.png", f"{run_name} ({spec.method})")
 
 
 if __name__ == "__main__":

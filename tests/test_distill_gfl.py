@@ -5,7 +5,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from detectron_ext.modeling.distill_gfl import init_student_from_teacher
+from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
 
 from test_models import batch, small_cfg
 
@@ -54,8 +54,8 @@ def test_student_initialised_from_teacher_and_checkpoint_holds_student_only(teac
     assert torch.equal(model.head.cls_score.weight[:2], t["head.cls_score.weight"])
     assert model.head.cls_score.bias[2].item() == pytest.approx(-4.595, abs=1e-3)  # new class: prior
     assert torch.equal(model.backbone.bottom_up.stem.conv1.weight, t["backbone.bottom_up.stem.conv1.weight"])
-    state = model.state_dict()
-    assert not any(k.startswith("teacher") for k in state)
+    state = detector_state(model.state_dict())
+    assert not any(k.startswith("teacher") or k.startswith("distill_") for k in state)
     # the student's checkpoint is the next phase's teacher: it loads without key errors
     torch.save({"model": state}, tmp_path / "student.pth")
     next_cfg = student_cfg(tmp_path / "student.pth", num_old=3)
@@ -66,3 +66,32 @@ def test_student_initialised_from_teacher_and_checkpoint_holds_student_only(teac
 def test_teacher_with_wrong_class_count_is_a_clear_error(teacher_path):
     with pytest.raises(ValueError, match=r"teacher\.pth: teacher checkpoint has 2 classes, expected 3"):
         build_model(student_cfg(teacher_path, num_old=3))
+
+
+def test_learnable_fr_lambda_gets_a_gradient_and_is_logged(teacher_path):
+    model = build_model(student_cfg(teacher_path, fr_lambda_mode="learnable", fr_lambda=0.5))
+    init_student_from_teacher(model, str(teacher_path), 2)  # λ is not in the teacher: no key error
+    model.train()
+    with EventStorage() as storage:
+        losses = model([batch(True), batch(True)])
+        assert storage.latest()["distill/fr_lambda"][0] == pytest.approx(0.5)
+    assert "loss_fr_lambda" in losses and 0.0 <= losses["loss_fr_lambda"].item() <= 1.0
+    sum(losses.values()).backward()
+    rho = model.distill_fr_lambda_logit
+    assert rho.grad is not None and rho.grad.abs().item() > 0
+    # the feature loss itself does not pull on λ: only λ's objective does
+    rho.grad = None
+    with EventStorage():
+        losses = model([batch(True), batch(True)])
+    losses["loss_distill_feat"].backward()
+    assert rho.grad is None or rho.grad.abs().item() == 0
+
+
+def test_fixed_fr_lambda_has_no_parameter_and_must_lie_in_unit_interval(teacher_path):
+    model = build_model(student_cfg(teacher_path, fr_lambda_mode="fixed", fr_lambda=0.8))
+    assert not any(k.startswith("distill_") for k in model.state_dict())
+    with EventStorage():
+        losses = model([batch(True), batch(True)])
+    assert "loss_fr_lambda" not in losses
+    with pytest.raises(ValueError, match="fr_lambda must lie in"):
+        build_model(student_cfg(teacher_path, fr_lambda_mode="fixed", fr_lambda=1.0))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
+import pytest
 import torch
 import yaml
 from detectron2.solver import build_lr_scheduler
@@ -85,9 +87,17 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     metrics = json.loads((tmp_path / "metrics" / "sdidd.json").read_text())
     assert metrics["method"] == "sdidd" and len(metrics["AP50_per_class"]) == 6
     log = (tmp_path / "plots" / "sdidd" / "train_log.csv").read_text().splitlines()[0]
-    assert "loss_distill_cls" in log and "loss_distill_feat" in log
+    assert "loss_distill_cls" in log and "loss_distill_feat" in log and "loss_fr_lambda" in log
+    trace = pd.read_csv(tmp_path / "plots" / "sdidd" / "distill_trace.csv")
+    assert list(trace["iteration"]) == list(range(10))  # FR's λ logged every iteration
+    assert trace["fr_lambda"].between(0, 1).all() and trace["fr_lambda"].iloc[0] == pytest.approx(0.5, abs=0.01)
+    final = torch.load(tmp_path / "models" / "sdidd" / "model_final.pth", weights_only=False)["model"]
+    assert not any(k.startswith(("teacher", "distill_")) for k in final)  # the detector alone
     stage(tmp_path, "report.py")
     assert "gfl_teacher" in (tmp_path / "reports" / "results.md").read_text()
+    incremental = json.loads((tmp_path / "reports" / "incremental.json").read_text())
+    assert incremental["sdidd"]["method"] == "sdidd" and set(incremental["sdidd"]) >= {"mAP_old", "mAP_new", "mAP_all"}
+    assert (tmp_path / "plots" / "report" / "per_class_ap.png").stat().st_size > 1000
     params["scales"]["ci"]["max_iter"] = 40
 
     params["scales"]["ci"]["lr"] = 0.02

@@ -11,14 +11,16 @@ from detectron2.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
 from detectron2.utils.events import get_event_storage
 
 from ..distillation import erd
+from ..distillation.fr_lambda import relative_iou, soft_otsu_separability
 from ..distillation.losses import (classification_distillation, feature_distillation,
                                    regression_distillation)
-from ..distillation.selection import (select_cascaded_regression, select_difficulty_aware,
-                                      select_high_confidence)
+from ..distillation.selection import (difficulty_thresholds, select_cascaded_regression,
+                                      select_difficulty_aware, select_high_confidence)
 from .box_coder import integral
 from .gfl import GFL
 
 MODES = ("none", "global", "selective")
+DISTILL_PREFIX = "distill_"  # parameters of the distillation itself (FR's λ), not of the detector
 
 
 @META_ARCH_REGISTRY.register()
@@ -28,6 +30,7 @@ class DistillGFL(GFL):
                  reg_mode="selective", feat_mode="selective", qfl_channels: str = "new", alpha: float = 2.0,
                  beta: float = 2.0, topk: int = 100, cr_confidence: str = "softmax", cr_temperature: float = 1.0,
                  br_temperature: float = 1.0, br_per_gt: bool = True, fr_lambda: float = 0.5,
+                 fr_lambda_mode: str = "fixed", fr_lambda_temperature: float = 0.05, fr_lambda_weight: float = 1.0,
                  cls_weight: float = 1.0, reg_weight: float = 1.0, feat_weight: float = 1.0,
                  erd_reg_temperature: float = 10.0, **kwargs):
         super().__init__(**kwargs)
@@ -51,6 +54,19 @@ class DistillGFL(GFL):
         self.br_temperature, self.br_per_gt, self.fr_lambda = br_temperature, br_per_gt, fr_lambda
         self.cls_weight, self.reg_weight, self.feat_weight = cls_weight, reg_weight, feat_weight
         self.erd_reg_temperature = erd_reg_temperature
+        if fr_lambda_mode not in ("fixed", "learnable"):
+            raise ValueError(f"fr_lambda_mode must be fixed or learnable, not {fr_lambda_mode!r}")
+        if not 0.0 < fr_lambda < 1.0:
+            raise ValueError(f"fr_lambda must lie in (0, 1), not {fr_lambda}")
+        self.fr_lambda_mode, self.fr_lambda_temperature = fr_lambda_mode, fr_lambda_temperature
+        self.fr_lambda_weight = fr_lambda_weight
+        if fr_lambda_mode == "learnable":  # λ = sigmoid(ρ), ρ starting at logit(fr_lambda)
+            self.distill_fr_lambda_logit = torch.nn.Parameter(torch.logit(torch.tensor(float(fr_lambda))))
+
+    def current_fr_lambda(self) -> torch.Tensor:
+        if self.fr_lambda_mode == "learnable":
+            return torch.sigmoid(self.distill_fr_lambda_logit)
+        return torch.tensor(self.fr_lambda)
 
     @classmethod
     def from_config(cls, cfg):
@@ -68,6 +84,8 @@ class DistillGFL(GFL):
                     qfl_channels=d.QFL_CHANNELS, alpha=d.ALPHA, beta=d.BETA, topk=d.TOPK,
                     cr_confidence=d.CR_CONFIDENCE, cr_temperature=d.CR_TEMPERATURE,
                     br_temperature=d.BR_TEMPERATURE, br_per_gt=d.BR_PER_GT, fr_lambda=d.FR_LAMBDA,
+                    fr_lambda_mode=d.FR_LAMBDA_MODE, fr_lambda_temperature=d.FR_LAMBDA_TEMPERATURE,
+                    fr_lambda_weight=d.FR_LAMBDA_WEIGHT,
                     cls_weight=d.CLS_WEIGHT, reg_weight=d.REG_WEIGHT, feat_weight=d.FEAT_WEIGHT)
         return args
 
@@ -102,6 +120,7 @@ class DistillGFL(GFL):
         flat_t = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_t], dim=1)
         points = (anchors[:, :2] + anchors[:, 2:]) / 2
         loss_cls, loss_reg, loss_feat, counts = [], [], [], {"cls": 0, "reg": 0, "feat": 0}
+        lam, rel_ious = self.current_fr_lambda(), []
         for i, gt in enumerate(gt_instances):
             gt_boxes = gt.gt_boxes.tensor
             everywhere = torch.ones(anchors.shape[0], dtype=torch.bool, device=anchors.device)
@@ -129,13 +148,20 @@ class DistillGFL(GFL):
                 loss_reg.append(regression_distillation(reg_t[i], reg_s[i], m, u, self.reg_max, self.br_temperature))
                 counts["reg"] += int(m.sum())
             if self.feat_mode != "none":
-                m = everywhere if self.feat_mode == "global" else select_difficulty_aware(boxes_s, gt_boxes, self.fr_lambda)
+                if self.feat_mode == "global":
+                    m = everywhere
+                else:
+                    m = select_difficulty_aware(boxes_s, gt_boxes, lam.detach())
+                    if self.fr_lambda_mode == "learnable" and gt_boxes.shape[0]:
+                        rel_ious.append(relative_iou(*difficulty_thresholds(boxes_s, gt_boxes)))
                 loss_feat.append(feature_distillation(flat_t[i], flat_s[i], m))
                 counts["feat"] += int(m.sum())
         storage = get_event_storage()
         n = max(len(gt_instances), 1)
         for k, v in counts.items():
-            storage.put_scalar(f"distill/selected_{k}", v / n)
+            storage.put_scalar(f"distill/selected_{k}", v / n, smoothing_hint=False)
+        if self.feat_mode == "selective":
+            storage.put_scalar("distill/fr_lambda", float(lam.detach()), smoothing_hint=False)
         out: Dict[str, torch.Tensor] = {}
         if loss_cls:
             out["loss_distill_cls"] = self.cls_weight * torch.stack(loss_cls).mean()
@@ -143,6 +169,11 @@ class DistillGFL(GFL):
             out["loss_distill_reg"] = self.reg_weight * torch.stack(loss_reg).mean()
         if loss_feat:
             out["loss_distill_feat"] = self.feat_weight * torch.stack(loss_feat).mean()
+        if self.fr_lambda_mode == "learnable" and self.feat_mode == "selective":
+            # λ's own objective, 1 − η ≥ 0: only λ receives its gradient (r is data)
+            r = torch.cat(rel_ious) if rel_ious else lam.new_zeros(0)
+            eta = soft_otsu_separability(r, lam, self.fr_lambda_temperature)
+            out["loss_fr_lambda"] = self.fr_lambda_weight * (1.0 - eta)
         return out
 
 
@@ -157,17 +188,24 @@ def load_teacher(teacher: GFL, path: str, num_old_classes: int):
     DetectionCheckpointer(teacher).load(path)
 
 
+def detector_state(state: dict) -> dict:
+    """The detector's weights without the distillation's own parameters (FR's λ): what a model
+    file holds, and what the next phase loads as its teacher."""
+    return {k: v for k, v in state.items() if not k.startswith(DISTILL_PREFIX)}
+
+
 def init_student_from_teacher(student: GFL, teacher_path: str, num_old_classes: int):
     """Student = teacher's weights; classification channels of the old classes copied, the new
     ones left at their initialisation (normal(0.01) weights, prior-probability bias)."""
     state = torch.load(teacher_path, map_location="cpu", weights_only=False)
-    state = dict(state.get("model", state))
+    state = detector_state(state.get("model", state))
     own = student.state_dict()
     for key in ("head.cls_score.weight", "head.cls_score.bias"):
         merged = own[key].clone()
         merged[:num_old_classes] = state[key]
         state[key] = merged
     missing, unexpected = student.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(DISTILL_PREFIX)]
     if missing or unexpected:
         raise ValueError(f"{teacher_path}: teacher and student architectures differ "
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
