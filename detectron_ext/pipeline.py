@@ -26,9 +26,22 @@ def dataset_spec(params) -> dict:
     return params["datasets"][name]
 
 
+def class_groups(params) -> list:
+    """The ordered class groups of the selected task: `task: default` = the dataset's
+    `class_groups`; any other value names an entry of the dataset's `tasks` (e.g. 2+2+2)."""
+    spec, task = dataset_spec(params), str(params.get("task", "default"))
+    if task == "default":
+        return spec["class_groups"]
+    tasks = spec.get("tasks") or {}
+    if task not in tasks:
+        raise SystemExit(f"params.yaml: task {task!r} is not defined under datasets.{params['dataset']}.tasks "
+                         f"(defined: default, {', '.join(map(str, tasks)) or 'none'})")
+    return tasks[task]
+
+
 @dataclass
 class RunSpec:
-    name: str
+    name: str             # a run of `runs`, or "INCREMENT/phaseK" for a phase of an incremental chain
     detector: str
     phase: str            # "0", "1", ... or "joint"
     train_json: Path
@@ -39,36 +52,67 @@ class RunSpec:
     method: str = ""      # incremental runs: finetune | erd | sdidd
     teacher: str = ""     # incremental runs: the run whose final model is the teacher
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        return CHECKPOINTS / self.name
 
-def all_runs(params) -> dict:
-    """Plain training runs and incremental (student) runs, by name."""
-    return {**params.get("runs", {}), **params.get("increments", {})}
+    @property
+    def model_dir(self) -> Path:
+        return MODELS / self.name
+
+    @property
+    def plot_dir(self) -> Path:
+        return PLOTS / self.name
+
+    @property
+    def teacher_weights(self) -> Path:
+        return MODELS / self.teacher / "model_final.pth"
+
+
+def phase_classes(groups, phase: str):
+    """(old, new, split-file prefix) of a phase: "joint" or the index of a class group."""
+    if phase == "joint":
+        k, prefix = len(groups) - 1, "joint"
+    else:
+        k, prefix = int(phase), f"phase{phase}"
+    return [c for g in groups[:k] for c in g], list(groups[k]), prefix
 
 
 def run_spec(params, name: str) -> RunSpec:
-    runs = all_runs(params)
+    """A plain training run of params.yaml `runs`: phase 0 (the first class group) or joint."""
+    runs = params.get("runs", {})
     if name not in runs:
-        raise SystemExit(f"params.yaml: run {name!r} is not defined under 'runs' or 'increments' "
-                         f"(defined: {', '.join(runs)})")
+        raise SystemExit(f"params.yaml: run {name!r} is not defined under 'runs' (defined: {', '.join(runs)})")
     run = runs[name]
-    groups = dataset_spec(params)["class_groups"]
+    groups = class_groups(params)
     phase = str(run["phase"])
-    if phase == "joint":
-        k = len(groups) - 1
-        prefix = "joint"
-    else:
-        k = int(phase)
-        if not 0 <= k < len(groups):
-            raise SystemExit(f"params.yaml: run {name!r} has phase {k}, but there are {len(groups)} class groups")
-        prefix = f"phase{k}"
-    old = [c for g in groups[:k] for c in g]
-    new = list(groups[k])
-    method, teacher = "", ""
-    if name in params.get("increments", {}):
-        if k < 1:
-            raise SystemExit(f"params.yaml: increment {name!r} must have a phase >= 1")
-        method = run.get("method", "default")
-        method = params["method"] if method == "default" else method
-        teacher = run["teacher"]
+    if phase != "joint" and not 0 <= int(phase) < len(groups):
+        raise SystemExit(f"params.yaml: run {name!r} has phase {phase}, but there are {len(groups)} class groups")
+    old, new, prefix = phase_classes(groups, phase)
     return RunSpec(name, run.get("detector", "gfl"), phase, SPLITS / f"{prefix}_train.json",
-                   SPLITS / f"{prefix}_test.json", old + new, old, new, method, teacher)
+                   SPLITS / f"{prefix}_test.json", old + new, old, new)
+
+
+def increment_specs(params, name: str) -> list:
+    """The phases of an incremental chain of params.yaml `increments`, in order: phase 1 is distilled
+    from the chain's `teacher` run (trained on phase 0), each later phase from the phase before."""
+    increments = params.get("increments", {})
+    if name not in increments:
+        raise SystemExit(f"params.yaml: increment {name!r} is not defined under 'increments' "
+                         f"(defined: {', '.join(increments)})")
+    chain = increments[name]
+    method = chain.get("method", "default")
+    method = params["method"] if method == "default" else method
+    teacher = run_spec(params, chain["teacher"])
+    if teacher.phase != "0":
+        raise SystemExit(f"params.yaml: increment {name!r}: its teacher run {chain['teacher']!r} must be phase 0")
+    groups = class_groups(params)
+    if len(groups) < 2:
+        raise SystemExit(f"params.yaml: increment {name!r} needs at least two class groups")
+    specs = []
+    for k in range(1, len(groups)):
+        old, new, prefix = phase_classes(groups, str(k))
+        specs.append(RunSpec(f"{name}/phase{k}", teacher.detector, str(k), SPLITS / f"{prefix}_train.json",
+                             SPLITS / f"{prefix}_test.json", old + new, old, new, method,
+                             teacher.name if k == 1 else f"{name}/phase{k - 1}"))
+    return specs

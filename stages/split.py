@@ -1,17 +1,17 @@
 """Stage split: class-incremental task sets (data/splits/*.json) and their statistics (metrics/).
 
-Reads params: dataset, datasets.<dataset>.class_groups.
+Reads params: dataset, task, datasets.<dataset>.class_groups (or .tasks.<task>).
 """
 import json
 
 from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
 from detectron_ext.data.incremental import incremental_sets, set_statistics
-from detectron_ext.pipeline import METRICS, PREPARED, SPLITS, dataset_spec, load_params
+from detectron_ext.pipeline import METRICS, PREPARED, SPLITS, class_groups, load_params
 
 
 def main():
     params = load_params()
-    groups = dataset_spec(params)["class_groups"]
+    groups = class_groups(params)
     train = json.loads((PREPARED / "train.json").read_text())
     test = json.loads((PREPARED / "test.json").read_text())
     sets = incremental_sets(train, test, groups)

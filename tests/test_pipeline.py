@@ -78,26 +78,28 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     assert metrics["mAP50_old"] is None and 0 <= metrics["mAP50"] <= 100
     assert len(list((tmp_path / "plots" / "gfl_teacher" / "samples").glob("*.png"))) == 4
     assert (tmp_path / "plots" / "gfl_teacher" / "train_log.png").stat().st_size > 1000
-    # an SD-IDD student of the next phase, distilled from that teacher; its checkpoint is a plain GFL
-    params["increments"] = {"sdidd": {"phase": 1, "teacher": "gfl_teacher", "method": "default"}}
+    # an SD-IDD chain over the next phase, distilled from that teacher; its checkpoint is a plain GFL
+    params["increments"] = {"sdidd": {"teacher": "gfl_teacher", "method": "default"}}
     params["scales"]["ci"]["max_iter"] = 10
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    stage(tmp_path, "train.py", "sdidd")
-    stage(tmp_path, "evaluate.py", "sdidd")
+    stage(tmp_path, "increment.py", "sdidd")
     metrics = json.loads((tmp_path / "metrics" / "sdidd.json").read_text())
-    assert metrics["method"] == "sdidd" and len(metrics["AP50_per_class"]) == 6
-    log = (tmp_path / "plots" / "sdidd" / "train_log.csv").read_text().splitlines()[0]
+    assert metrics["method"] == "sdidd" and len(metrics["AP50_per_class"]) == 6 and list(metrics["phases"]) == ["1"]
+    plots = tmp_path / "plots" / "sdidd" / "phase1"
+    log = (plots / "train_log.csv").read_text().splitlines()[0]
     assert "loss_distill_cls" in log and "loss_distill_feat" in log and "loss_fr_lambda" in log
-    trace = pd.read_csv(tmp_path / "plots" / "sdidd" / "distill_trace.csv")
+    trace = pd.read_csv(plots / "distill_trace.csv")
     assert list(trace["iteration"]) == list(range(10))  # FR's λ logged every iteration
     assert trace["fr_lambda"].between(0, 1).all() and trace["fr_lambda"].iloc[0] == pytest.approx(0.5, abs=0.01)
-    final = torch.load(tmp_path / "models" / "sdidd" / "model_final.pth", weights_only=False)["model"]
+    final = torch.load(tmp_path / "models" / "sdidd" / "phase1" / "model_final.pth", weights_only=False)["model"]
     assert not any(k.startswith(("teacher", "distill_")) for k in final)  # the detector alone
     stage(tmp_path, "report.py")
     assert "gfl_teacher" in (tmp_path / "reports" / "results.md").read_text()
     incremental = json.loads((tmp_path / "reports" / "incremental.json").read_text())
-    assert incremental["sdidd"]["method"] == "sdidd" and set(incremental["sdidd"]) >= {"mAP_old", "mAP_new", "mAP_all"}
-    assert (tmp_path / "plots" / "report" / "per_class_ap.png").stat().st_size > 1000
+    assert incremental["sdidd/phase1"]["method"] == "sdidd"
+    assert set(incremental["sdidd/phase1"]) >= {"mAP_old", "mAP_new", "mAP_all"}
+    for png in ("per_class_ap.png", "forgetting.png"):
+        assert (tmp_path / "plots" / "report" / png).stat().st_size > 1000
     params["scales"]["ci"]["max_iter"] = 40
 
     params["scales"]["ci"]["lr"] = 0.02
@@ -106,3 +108,24 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     log = stage(tmp_path, "train.py", "gfl_teacher")
     assert "config changed" in log and "resumed at" not in log
+
+
+def test_multi_step_chain_each_phase_distilled_from_the_previous(tmp_path):
+    """2+2+2: phase 1's student learns from the teacher, phase 2's from phase 1's student (a
+    checkpoint with 4 classes loads as the 4-old-class teacher); every phase is evaluated."""
+    params = tiny_params(max_iter=6, checkpoint_period=100, num_train=12, num_test=4)
+    params["task"] = "2+2+2"
+    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}
+    params["increments"] = {"erd": {"teacher": "gfl_teacher", "method": "erd"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for args in (["prepare.py"], ["split.py"], ["train.py", "gfl_teacher"], ["evaluate.py", "gfl_teacher"],
+                 ["increment.py", "erd"], ["report.py"]):
+        stage(tmp_path, *args)
+    metrics = json.loads((tmp_path / "metrics" / "erd.json").read_text())
+    assert list(metrics["phases"]) == ["1", "2"] and metrics["phase"] == "2"
+    assert len(metrics["phases"]["1"]["AP50_per_class"]) == 4 and len(metrics["AP50_per_class"]) == 6
+    phase2 = yaml.safe_load((tmp_path / "models" / "erd" / "phase2" / "config.yaml").read_text())
+    assert phase2["MODEL"]["DISTILL"]["TEACHER_WEIGHTS"] == "models/erd/phase1/model_final.pth"
+    assert phase2["MODEL"]["DISTILL"]["NUM_OLD_CLASSES"] == 4 and phase2["MODEL"]["GFL"]["NUM_CLASSES"] == 6
+    table = (tmp_path / "reports" / "incremental.md").read_text()
+    assert "erd/phase1" in table and "erd/phase2" in table

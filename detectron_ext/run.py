@@ -1,0 +1,133 @@
+"""Train and evaluate one run (a RunSpec): what the train, evaluate and increment stages do."""
+import json
+import shutil
+
+import cv2
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog, build_detection_test_loader
+from detectron2.evaluation import inference_on_dataset
+from detectron2.modeling import build_model
+from detectron2.utils.logger import setup_logger
+
+from .config import apply_increment_params, build_config, new_config
+from .data.coco_format import atomic_write_text
+from .data.register import register_coco_file
+from .engine import DISTILL_TRACE, EVAL_HISTORY, sanitize, train
+from .evaluation import DefectEvaluator, nest_per_class
+from .modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
+from .modeling.distill_gfl import detector_state, init_student_from_teacher
+from .pipeline import RunSpec
+from .training_log import write_distill_trace, write_training_log
+from .visualize import draw_gt_and_predictions
+
+
+def dataset_names(spec: RunSpec):
+    key = spec.name.replace("/", "_")
+    return f"{key}_train", f"{key}_test"
+
+
+def train_run(params, spec: RunSpec):
+    """Train a run, resuming from spec.checkpoint_dir (a changed config starts afresh); writes
+    model_dir/{model_final.pth (the detector alone), config.yaml, eval_history.json} and plot_dir's
+    training log (and, for a student, the per-iteration distillation trace)."""
+    out_dir, model_dir = spec.checkpoint_dir, spec.model_dir
+    train_set, test_set = dataset_names(spec)
+    register_coco_file(train_set, spec.train_json)
+    register_coco_file(test_set, spec.test_json)
+    images = json.loads(spec.train_json.read_text())["images"]
+    cfg = build_config(params, spec.detector, len(spec.seen_classes), train_set, test_set, out_dir, len(images))
+    cfg.TEST.OLD_CLASSES = spec.old_classes
+    init_weights = None
+    if spec.teacher:
+        teacher = str(spec.teacher_weights)
+        native = min(images[0][k] for k in ("width", "height"))
+        apply_increment_params(cfg, params, spec.method, teacher, len(spec.old_classes), native)
+
+        def init_weights(model):
+            init_student_from_teacher(model, teacher, len(spec.old_classes))
+    if cfg.MODEL.WEIGHTS and is_torchvision_checkpoint(cfg.MODEL.WEIGHTS):
+        cfg.MODEL.WEIGHTS = convert_torchvision_checkpoint(cfg.MODEL.WEIGHTS, out_dir / "imagenet_d2.pkl")
+
+    logger = setup_logger(str(out_dir), name="detectron2")
+    setup_logger(str(out_dir), name="detectron_ext")
+    config_file = out_dir / "config.yaml"
+    if config_file.exists() and config_file.read_text() != cfg.dump():
+        logger.info(f"config changed since the checkpoints in {out_dir} were written: starting afresh")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config_file, cfg.dump())
+
+    trainer = train(cfg, resume=True, init_weights=init_weights)
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / ".model_final.pth.tmp"
+    # the detector alone: no teacher inside, and not the distillation's own parameters (FR's λ)
+    torch.save({"model": detector_state(trainer.model.state_dict()), "iteration": cfg.SOLVER.MAX_ITER}, tmp)
+    tmp.replace(model_dir / "model_final.pth")
+    atomic_write_text(model_dir / "config.yaml", cfg.dump())
+    history = out_dir / EVAL_HISTORY
+    atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
+    title = f"{spec.name} ({spec.method or spec.detector}, {params['scale']} scale)"
+    write_training_log(out_dir / "metrics.json", spec.plot_dir / "train_log.csv", spec.plot_dir / "train_log.png", title)
+    if spec.teacher:
+        write_distill_trace(out_dir / DISTILL_TRACE, spec.plot_dir / "distill_trace.csv",
+                            spec.plot_dir / "distill_trace.png", title)
+
+
+def per_class_table(metrics, spec: RunSpec) -> str:
+    lines = [f"# {spec.name}: AP50 per class (%), pycocotools 101-point, final model", "",
+             "| class | group | AP50 |", "|---|---|---|"]
+    for c, v in metrics["AP50_per_class"].items():
+        group = "old" if c in spec.old_classes else "new"
+        lines.append(f"| {c} | {group} | {'-' if v is None else f'{v:.1f}'} |")
+    for key in ("mAP50_old", "mAP50_new", "mAP50", "AP"):
+        v = metrics[key]
+        lines.append(f"| **{key}** | | {'-' if v is None else f'{v:.1f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_run(params, spec: RunSpec) -> dict:
+    """pycocotools on the phase's test set: returns the metrics (AP50 per class, mAP50 old/new/all,
+    AP@[.5:.95], in %; the best periodic evaluation beside the final model's) and draws a few test
+    images, ground truth beside predictions, into plot_dir/samples/."""
+    setup_logger(name="detectron2")
+    _, test_set = dataset_names(spec)
+    register_coco_file(test_set, spec.test_json)
+    cfg = new_config()
+    cfg.merge_from_file(str(spec.model_dir / "config.yaml"))
+    cfg.DATASETS.TEST = (test_set,)
+    if cfg.MODEL.META_ARCHITECTURE == "DistillGFL":  # a student's checkpoint is a plain GFL
+        cfg.MODEL.META_ARCHITECTURE = "GFL"
+    torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
+    model = build_model(cfg)
+    DetectionCheckpointer(model).load(str(spec.model_dir / "model_final.pth"))
+    model.eval()
+
+    evaluator = DefectEvaluator(test_set, spec.old_classes, spec.new_classes)
+    loader = build_detection_test_loader(cfg, test_set)
+    metrics = nest_per_class(inference_on_dataset(model, loader, evaluator)["bbox"])
+
+    history = json.loads((spec.model_dir / EVAL_HISTORY).read_text())
+    history = [h for h in history if h.get("mAP50") is not None]
+    best = max(history, key=lambda h: h["mAP50"]) if history else None
+    out = sanitize({"run": spec.name, "detector": spec.detector, "method": spec.method, "teacher": spec.teacher,
+                    "phase": spec.phase, "dataset": params["dataset"], "task": str(params.get("task", "default")),
+                    "scale": params["scale"], "iterations": cfg.SOLVER.MAX_ITER, **metrics,
+                    "best_periodic": None if best is None else
+                    {k: best[k] for k in ("iteration", "mAP50", "mAP50_old", "mAP50_new", "AP")}})
+
+    dicts = DatasetCatalog.get(test_set)  # a few test images, evenly spaced through the set
+    n = int(params["evaluate"]["num_images_drawn"])
+    picks = [dicts[i * len(dicts) // n] for i in range(n)] if dicts and n else []
+    sample_dir = spec.plot_dir / "samples"
+    sample_dir.mkdir(parents=True, exist_ok=True)
+    for old in sample_dir.glob("*.png"):
+        old.unlink()
+    with torch.no_grad():
+        for k, d in enumerate(picks):
+            instances = model([loader.dataset[dicts.index(d)]])[0]["instances"]
+            img = draw_gt_and_predictions(d, instances, test_set, params["evaluate"]["draw_score_thresh"])
+            cv2.imwrite(str(sample_dir / f"sample_{k}.png"), img)
+    print(f"{spec.name}: mAP50 {out['mAP50']} (old {out['mAP50_old']}, new {out['mAP50_new']}), AP {out['AP']}")
+    return out

@@ -1,0 +1,30 @@
+"""Stage increment: one class-incremental chain of params.yaml `increments` over every later phase
+of the task: phase 1's student is distilled from the `teacher` run's final model, each later
+phase's from the phase before (fine-tuning, ERD or SD-IDD: `method`, `alpha`, `beta`, `distill`).
+Each phase is trained (resumable, like the train stage) and evaluated on its test set (all classes
+seen so far).
+
+Usage: python stages/increment.py NAME
+Outputs: checkpoints/NAME/phaseK/, models/NAME/phaseK/, plots/NAME/phaseK/ (training log,
+distillation trace with FR's λ, samples), metrics/NAME.json (the last phase's metrics, and every
+phase's under `phases`), metrics/NAME.md.
+"""
+import sys
+
+import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before detectron2.data loads)
+from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
+from detectron_ext.pipeline import METRICS, increment_specs, load_params
+from detectron_ext.run import evaluate_run, per_class_table, train_run
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__)
+    params = load_params()
+    name = sys.argv[1]
+    phases, tables = {}, []
+    for spec in increment_specs(params, name):
+        train_run(params, spec)
+        phases[spec.phase] = evaluate_run(params, spec)
+        tables.append(per_class_table(phases[spec.phase], spec))
+    atomic_write_json(METRICS / f"{name}.json", {**phases[spec.phase], "run": name, "phases": phases})
+    atomic_write_text(METRICS / f"{name}.md", "\n".join(tables))
