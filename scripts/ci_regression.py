@@ -1,0 +1,85 @@
+"""CI regression of mAP: the incremental pipeline at CI scale on real NEU-DET (teacher on the old
+classes, then the SD-IDD student), compared with reference metrics committed in ci/reference/.
+Fails (exit 1) when the student's mAP_old, mAP_new or mAP_all falls more than the reference's
+tolerance below it.
+
+Usage: python scripts/ci_regression.py [--reference ci/reference/neu-det-ci.json]
+           [--workspace DIR] [--set key.sub=value ...] [--update]
+--set overrides params.yaml entries in the scratch workspace (e.g. distill.cls_mode=none to break CR
+on purpose); --update writes the current metrics as the new reference (keeping the tolerance).
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from detectron_ext.data.coco_format import atomic_write_json  # noqa: E402
+from detectron_ext.regression import compare_to_reference  # noqa: E402
+
+KEYS = ("mAP50_old", "mAP50_new", "mAP50")
+
+
+def scratch_params(reference: dict, overrides) -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params.update(dataset=reference["dataset"], task="default", scale=reference["scale"], device="cpu")
+    spec = params["datasets"][reference["dataset"]]
+    spec["root"] = str((ROOT / spec["root"]).resolve())
+    if not Path(spec["root"]).is_dir():
+        raise SystemExit(f"ci_regression: dataset folder {spec['root']} not found (params.yaml "
+                         f"datasets.{reference['dataset']}.root, relative to the repository)")
+    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}
+    params["increments"] = {"sdidd": {"teacher": "gfl_teacher", "method": "sdidd"}}
+    for item in overrides:
+        key, value = item.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = params
+        for p in parents:
+            node = node[p]
+        node[leaf] = yaml.safe_load(value)
+    return params
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reference", default=str(ROOT / "ci" / "reference" / "neu-det-ci.json"))
+    ap.add_argument("--workspace", default=str(ROOT / ".ci-work"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--update", action="store_true")
+    args = ap.parse_args()
+    reference = json.loads(Path(args.reference).read_text())
+    work = Path(args.workspace)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "params.yaml").write_text(yaml.safe_dump(scratch_params(reference, args.set), sort_keys=False))
+    for stage in (["prepare.py"], ["split.py"], ["train.py", "gfl_teacher"], ["increment.py", "sdidd"]):
+        start = time.time()
+        print(f"ci_regression: {' '.join(stage)} ...", flush=True)
+        r = subprocess.run([sys.executable, str(ROOT / "stages" / stage[0]), *stage[1:]], cwd=work,
+                           capture_output=True, text=True)
+        if r.returncode:
+            sys.stderr.write(r.stdout[-2000:] + r.stderr[-4000:])
+            raise SystemExit(f"ci_regression: stage {' '.join(stage)} failed (workspace {work})")
+        print(f"ci_regression: {' '.join(stage)} done in {time.time() - start:.0f} s", flush=True)
+    current = json.loads((work / "metrics" / "sdidd.json").read_text())
+    if args.update:
+        reference["metrics"] = {k: current[k] for k in KEYS}
+        atomic_write_json(Path(args.reference), reference)
+        print(f"ci_regression: reference {args.reference} updated: {reference['metrics']}")
+        return
+    if not reference.get("metrics"):
+        raise SystemExit(f"ci_regression: {args.reference} holds no reference metrics yet: rerun with --update")
+    table = compare_to_reference(reference["metrics"], current, reference["tolerance"])
+    print(f"\nSD-IDD student, {reference['dataset']} at {reference['scale']} scale, mAP50 in % "
+          f"(reference: {args.reference})\n" + table.to_markdown(index=False))
+    if (table["Status"] != "ok").any():
+        raise SystemExit("ci_regression: mAP regressed beyond the tolerance")
+    print("ci_regression: no regression")
+
+
+if __name__ == "__main__":
+    main()
