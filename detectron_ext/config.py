@@ -84,6 +84,7 @@ def add_project_config(cfg):
     add_fcos_config(cfg)
     add_distill_config(cfg)
     cfg.SOLVER.NUM_THREADS = 2  # torch.set_num_threads in training/evaluation (CPU)
+    cfg.SOLVER.DETERMINISTIC = True  # torch.use_deterministic_algorithms (warn where none exists)
     cfg.TEST.OLD_CLASSES = []  # classes of earlier phases: evaluation reports mAP50 old/new/all
 
 
@@ -160,6 +161,7 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
     cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
     cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = float(scale.get("clip_gradients", 0) or 1.0)
     cfg.SOLVER.NUM_THREADS = int(params.get("threads", 2))
+    cfg.SOLVER.DETERMINISTIC = bool(params["train"].get("deterministic", True))
     eval_period = int(scale.get("eval_period", 0))
     cfg.TEST.EVAL_PERIOD = eval_period if 0 < eval_period < max_iter else 0
 

@@ -92,6 +92,7 @@ def train(cfg, resume: bool = True, init_weights=None):
     """Train (resuming from the last checkpoint in OUTPUT_DIR when there is one); returns the trainer.
     init_weights(model) initialises a run that has no checkpoint yet (e.g. a student from its teacher)."""
     torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
+    torch.use_deterministic_algorithms(cfg.SOLVER.DETERMINISTIC, warn_only=True)
     # one seed for init, augmentation and data order (detectron2's TrainingSampler draws its
     # shuffling seed from numpy's global generator)
     seed_all_rng(cfg.SEED)
