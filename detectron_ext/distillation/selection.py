@@ -79,7 +79,11 @@ def select_difficulty_aware(student_boxes: torch.Tensor, gt_boxes: torch.Tensor,
     n = student_boxes.shape[0]
     if n == 0 or gt_boxes.shape[0] == 0:
         return torch.zeros(n, dtype=torch.bool, device=student_boxes.device)
-    best, m, g_max = difficulty_thresholds(student_boxes, gt_boxes)
+    return difficulty_mask(*difficulty_thresholds(student_boxes, gt_boxes), lam)
+
+
+def difficulty_mask(best: torch.Tensor, matched: torch.Tensor, g_max: torch.Tensor, lam) -> torch.Tensor:
+    """FR's selection from difficulty_thresholds' output: I > 0 and I >= λ·G[m]."""
     lam = torch.as_tensor(lam, dtype=best.dtype, device=best.device).detach()
-    threshold = (lam[m] if lam.ndim else lam) * g_max[m]
+    threshold = (lam[matched] if lam.ndim else lam) * g_max[matched]
     return (best > 0) & (best >= threshold)

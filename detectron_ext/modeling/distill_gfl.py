@@ -14,8 +14,8 @@ from ..distillation import erd
 from ..distillation.fr_lambda import relative_iou, soft_otsu_separability
 from ..distillation.losses import (classification_distillation, feature_distillation,
                                    regression_distillation)
-from ..distillation.selection import (difficulty_thresholds, select_cascaded_regression,
-                                      select_difficulty_aware, select_high_confidence)
+from ..distillation.selection import (difficulty_mask, difficulty_thresholds, select_cascaded_regression,
+                                      select_high_confidence)
 from .box_coder import integral
 from .gfl import GFL
 
@@ -150,10 +150,13 @@ class DistillGFL(GFL):
             if self.feat_mode != "none":
                 if self.feat_mode == "global":
                     m = everywhere
+                elif gt_boxes.shape[0] == 0:
+                    m = ~everywhere
                 else:
-                    m = select_difficulty_aware(boxes_s, gt_boxes, lam.detach())
-                    if self.fr_lambda_mode == "learnable" and gt_boxes.shape[0]:
-                        rel_ious.append(relative_iou(*difficulty_thresholds(boxes_s, gt_boxes)))
+                    ious = difficulty_thresholds(boxes_s, gt_boxes)  # I, m, G: once for the mask and λ
+                    m = difficulty_mask(*ious, lam)
+                    if self.fr_lambda_mode == "learnable":
+                        rel_ious.append(relative_iou(*ious))
                 loss_feat.append(feature_distillation(flat_t[i], flat_s[i], m))
                 counts["feat"] += int(m.sum())
         storage = get_event_storage()
