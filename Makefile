@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export CUDA_VISIBLE_DEVICES ?=
 
-.PHONY: all setup repro test test-fast clean-outputs
+.PHONY: all setup repro test test-fast ci-regression clean-outputs
 
 all: repro
 
@@ -19,6 +19,10 @@ test: setup
 # the unit tests only (no training runs): seconds
 test-fast: setup
 	$(PY) -m pytest -q tests --deselect tests/test_overfit.py --deselect tests/test_pipeline.py
+
+# CI's mAP regression check (NEU-DET teacher + SD-IDD student at CI scale, ~8 min on 2 cores)
+ci-regression: setup
+	$(PY) scripts/ci_regression.py --fresh $(CI_REGRESSION_ARGS)
 
 clean-outputs:
 	rm -rf data/prepared data/splits checkpoints models plots reports

@@ -52,6 +52,26 @@ def add_fcos_config(cfg):
     f.NMS_THRESH_TEST = 0.6
 
 
+def add_tgfs_config(cfg):
+    """MODEL.TGFS: TGFS's training-time assignment and loss reweighting (detectron_ext/modeling/tgfs.py),
+    for the FCOS and GFL heads; off by default (the detector's own assigner)."""
+    cfg.MODEL.TGFS = CN()
+    t = cfg.MODEL.TGFS
+    t.ENABLED = False
+    t.SELECTION = "tgfs"        # tgfs | base (keep the detector's assignment: reweighting alone)
+    t.NUM_LEVELS = 3            # the competing levels: P3, P4, P5
+    t.REGION = "center"         # center | box: candidate points of a GT on a level
+    t.RADIUS = 1.5              # the centre region, in strides
+    t.LOC_WEIGHT = 1.0          # cost = focal classification loss + LOC_WEIGHT x (1 - GIoU)
+    t.FOCAL_GAMMA = 2.0
+    t.QUALITY_TOPK = 0          # 0: a level's cost = mean over its candidates; k: over its k cheapest
+    t.MARGIN = 0.0              # levels within MARGIN of the cheapest are selected too
+    t.HIGH_LEVELS = "base"      # base: P6/P7 keep the detector's own positives | none
+    t.COLD_START_ITERS = 0      # iterations of the detector's own assignment before TGFS takes over
+    t.REWEIGHT = "quality"      # none | quality: q^gamma | focal: (1 - q)^gamma, q = exp(-cost)
+    t.REWEIGHT_GAMMA = 1.0
+
+
 def add_distill_config(cfg):
     """MODEL.DISTILL: the incremental student (DistillGFL) and its teacher (../shared/spec/sd-idd.md)."""
     cfg.MODEL.DISTILL = CN()
@@ -82,6 +102,7 @@ def add_distill_config(cfg):
 def add_project_config(cfg):
     add_gfl_config(cfg)
     add_fcos_config(cfg)
+    add_tgfs_config(cfg)
     add_distill_config(cfg)
     cfg.SOLVER.NUM_THREADS = 2  # torch.set_num_threads in training/evaluation (CPU)
     cfg.SOLVER.DETERMINISTIC = True  # torch.use_deterministic_algorithms (warn where none exists)
@@ -95,9 +116,10 @@ def new_config():
 
 
 def build_config(params: dict, detector: str, num_classes: int, train_set: str, test_set: str,
-                 output_dir: str, num_train_images: int) -> CN:
+                 output_dir: str, num_train_images: int, assigner: str = "base") -> CN:
     """The detectron2 config of one training run from params.yaml: the detector's yaml file,
-    then the active scale's backbone/input/schedule, then model options."""
+    then the active scale's backbone/input/schedule, then model options; assigner 'tgfs' turns
+    on TGFS with params.yaml `tgfs` (cold start as a fraction of the schedule)."""
     if detector not in DETECTOR_CONFIGS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {sorted(DETECTOR_CONFIGS)}")
     scale_name = params["scale"]
@@ -164,6 +186,17 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
     cfg.SOLVER.DETERMINISTIC = bool(params["train"].get("deterministic", True))
     eval_period = int(scale.get("eval_period", 0))
     cfg.TEST.EVAL_PERIOD = eval_period if 0 < eval_period < max_iter else 0
+
+    if assigner not in ("base", "tgfs"):
+        raise ValueError(f"unknown assigner {assigner!r}; choose base (the detector's own) or tgfs")
+    if assigner == "tgfs":
+        t, p = cfg.MODEL.TGFS, params["tgfs"]
+        t.ENABLED = True
+        t.SELECTION, t.NUM_LEVELS, t.REGION = p["selection"], int(p["levels"]), p["region"]
+        t.RADIUS, t.LOC_WEIGHT, t.FOCAL_GAMMA = float(p["radius"]), float(p["loc_weight"]), float(p["focal_gamma"])
+        t.QUALITY_TOPK, t.MARGIN, t.HIGH_LEVELS = int(p["quality_topk"]), float(p["margin"]), p["high_levels"]
+        t.COLD_START_ITERS = int(round(float(p["cold_start_fraction"]) * max_iter))
+        t.REWEIGHT, t.REWEIGHT_GAMMA = p["reweight"], float(p["reweight_gamma"])
 
     cfg.DATASETS.TRAIN = (train_set,)
     cfg.DATASETS.TEST = (test_set,)

@@ -51,6 +51,7 @@ class RunSpec:
     new_classes: list
     method: str = ""      # incremental runs: finetune | erd | sdidd
     teacher: str = ""     # incremental runs: the run whose final model is the teacher
+    assigner: str = "base"  # base (the detector's own: ATSS for GFL, FCOS's rule) | tgfs
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -90,7 +91,7 @@ def run_spec(params, name: str) -> RunSpec:
         raise SystemExit(f"params.yaml: run {name!r} has phase {phase}, but there are {len(groups)} class groups")
     old, new, prefix = phase_classes(groups, phase)
     return RunSpec(name, run.get("detector", "gfl"), phase, SPLITS / f"{prefix}_train.json",
-                   SPLITS / f"{prefix}_test.json", old + new, old, new)
+                   SPLITS / f"{prefix}_test.json", old + new, old, new, assigner=run.get("assigner", "base"))
 
 
 def increment_specs(params, name: str) -> list:
@@ -114,5 +115,5 @@ def increment_specs(params, name: str) -> list:
         old, new, prefix = phase_classes(groups, str(k))
         specs.append(RunSpec(f"{name}/phase{k}", teacher.detector, str(k), SPLITS / f"{prefix}_train.json",
                              SPLITS / f"{prefix}_test.json", old + new, old, new, method,
-                             teacher.name if k == 1 else f"{name}/phase{k - 1}"))
+                             teacher.name if k == 1 else f"{name}/phase{k - 1}", teacher.assigner))
     return specs

@@ -36,7 +36,8 @@ def train_run(params, spec: RunSpec):
     register_coco_file(train_set, spec.train_json)
     register_coco_file(test_set, spec.test_json)
     images = json.loads(spec.train_json.read_text())["images"]
-    cfg = build_config(params, spec.detector, len(spec.seen_classes), train_set, test_set, out_dir, len(images))
+    cfg = build_config(params, spec.detector, len(spec.seen_classes), train_set, test_set, out_dir, len(images),
+                       spec.assigner)
     cfg.TEST.OLD_CLASSES = spec.old_classes
     init_weights = None
     if spec.teacher:
@@ -111,7 +112,8 @@ def evaluate_run(params, spec: RunSpec) -> dict:
     history = json.loads((spec.model_dir / EVAL_HISTORY).read_text())
     history = [h for h in history if h.get("mAP50") is not None]
     best = max(history, key=lambda h: h["mAP50"]) if history else None
-    out = sanitize({"run": spec.name, "detector": spec.detector, "method": spec.method, "teacher": spec.teacher,
+    out = sanitize({"run": spec.name, "detector": spec.detector, "assigner": spec.assigner, "method": spec.method,
+                    "teacher": spec.teacher,
                     "phase": spec.phase, "dataset": params["dataset"], "task": str(params.get("task", "default")),
                     "scale": params["scale"], "iterations": cfg.SOLVER.MAX_ITER, **metrics,
                     "best_periodic": None if best is None else

@@ -4,12 +4,14 @@ Fails (exit 1) when the student's mAP_old, mAP_new or mAP_all falls more than th
 tolerance below it.
 
 Usage: python scripts/ci_regression.py [--reference ci/reference/neu-det-ci.json]
-           [--workspace DIR] [--set key.sub=value ...] [--update]
+           [--workspace DIR] [--fresh] [--set key.sub=value ...] [--update]
+--fresh deletes the workspace first (otherwise finished runs in it are reused when their config is unchanged);
 --set overrides params.yaml entries in the scratch workspace (e.g. distill.cls_mode=none to break CR
 on purpose); --update writes the current metrics as the new reference (keeping the tolerance).
 """
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -28,11 +30,6 @@ KEYS = ("mAP50_old", "mAP50_new", "mAP50")
 def scratch_params(reference: dict, overrides) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(dataset=reference["dataset"], task="default", scale=reference["scale"], device="cpu")
-    spec = params["datasets"][reference["dataset"]]
-    spec["root"] = str((ROOT / spec["root"]).resolve())
-    if not Path(spec["root"]).is_dir():
-        raise SystemExit(f"ci_regression: dataset folder {spec['root']} not found (params.yaml "
-                         f"datasets.{reference['dataset']}.root, relative to the repository)")
     params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}
     params["increments"] = {"sdidd": {"teacher": "gfl_teacher", "method": "sdidd"}}
     for item in overrides:
@@ -42,6 +39,11 @@ def scratch_params(reference: dict, overrides) -> dict:
         for p in parents:
             node = node[p]
         node[leaf] = yaml.safe_load(value)
+    spec = params["datasets"][reference["dataset"]]
+    spec["root"] = str((ROOT / spec["root"]).resolve())
+    if not Path(spec["root"]).is_dir():
+        raise SystemExit(f"ci_regression: dataset folder {spec['root']} not found (params.yaml "
+                         f"datasets.{reference['dataset']}.root, relative to the repository; or set NEU_DET_ROOT)")
     return params
 
 
@@ -51,9 +53,12 @@ def main():
     ap.add_argument("--workspace", default=str(ROOT / ".ci-work"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--update", action="store_true")
+    ap.add_argument("--fresh", action="store_true")
     args = ap.parse_args()
     reference = json.loads(Path(args.reference).read_text())
     work = Path(args.workspace)
+    if args.fresh and work.exists():
+        shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(yaml.safe_dump(scratch_params(reference, args.set), sort_keys=False))
     for stage in (["prepare.py"], ["split.py"], ["train.py", "gfl_teacher"], ["increment.py", "sdidd"]):

@@ -16,11 +16,12 @@ from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
 from detectron_ext.pipeline import METRICS, PLOTS, REPORTS, increment_specs, load_params
 from detectron_ext.training_log import save_figure
 
-COLUMNS = ["detector", "method", "phase", "iterations", "mAP50", "mAP50_old", "mAP50_new", "AP"]
+COLUMNS = ["detector", "assigner", "method", "phase", "iterations", "mAP50", "mAP50_old", "mAP50_new", "AP"]
 
 
 def row(name, m, method="-"):
-    return {"run": name, **{k: m[k] for k in COLUMNS if k != "method"}, "method": method, **m["AP50_per_class"]}
+    return {"run": name, **{k: m.get(k, "base") for k in COLUMNS if k != "method"}, "method": method,
+            **m["AP50_per_class"]}
 
 
 def read_metrics(params) -> pd.DataFrame:
@@ -34,7 +35,8 @@ def read_metrics(params) -> pd.DataFrame:
 
 def incremental_table(df: pd.DataFrame) -> pd.DataFrame:
     """Rows: the joint GFL run(s) (upper bound), then every phase of every chain; the paper's columns."""
-    joint = df[(df["phase"] == "joint") & (df["detector"] == "gfl")].assign(method="joint")
+    joint = df[(df["phase"] == "joint") & (df["detector"] == "gfl")]
+    joint = joint.assign(method=["joint" if a == "base" else f"joint ({a})" for a in joint["assigner"]])
     table = pd.concat([joint, df[df["method"] != "-"]])[["method", "phase", "mAP50_old", "mAP50_new", "mAP50"]]
     return table.rename(columns={"mAP50_old": "mAP_old", "mAP50_new": "mAP_new", "mAP50": "mAP_all"})
 

@@ -101,10 +101,11 @@ class DistillGFL(GFL):
 
     def forward_training(self, images, features, predictions, gt_instances):
         anchors, cls_s, reg_s = self.dense_predictions(features, predictions)
-        matched = self.assign(anchors, gt_instances)
+        matched, weights = self.training_assignment(anchors, cls_s, reg_s, gt_instances)
         anchors_t = torch.cat([a.tensor for a in anchors])
         channels = slice(self.num_old_classes, self.num_classes) if self.qfl_channels == "new" else None
-        losses = self.losses(anchors_t, cls_s, reg_s, gt_instances, matched, class_channels=channels)
+        losses = self.losses(anchors_t, cls_s, reg_s, gt_instances, matched, class_channels=channels,
+                             sample_weights=weights)
         if self.method == "finetune":
             return losses
         with torch.no_grad():

@@ -17,6 +17,7 @@ from .atss import atss_assign
 from .box_coder import DistanceBoxCoder, integral
 from .gfl_head import GFLHead
 from .gfl_losses import distribution_focal_loss, quality_focal_loss
+from .tgfs import TGFSOptions, assign_batch, log_level_shares, tgfs_from_config
 
 
 @META_ARCH_REGISTRY.register()
@@ -26,6 +27,7 @@ class GFL(DenseDetector):
     Loss normalisation follows MMDetection's reference: QFL summed over channels and anchors and
     divided by the number of positives; GIoU and DFL weighted per positive by its maximum detached
     class score w and divided by Σw (DFL also by 4 sides); both normalisers at least 1.
+    With `tgfs` (MODEL.TGFS.ENABLED) TGFS re-assigns ATSS's positives and reweights their losses.
     """
 
     @configurable
@@ -34,7 +36,8 @@ class GFL(DenseDetector):
                  qfl_beta: float = 2.0, qfl_weight: float = 1.0, dfl_weight: float = 0.25,
                  giou_weight: float = 2.0, test_score_thresh: float = 0.05,
                  test_topk_candidates: int = 1000, test_nms_thresh: float = 0.6,
-                 max_detections_per_image: int = 100, pixel_mean, pixel_std):
+                 max_detections_per_image: int = 100, tgfs: Optional[TGFSOptions] = None,
+                 tgfs_cold_start_iters: int = 0, pixel_mean, pixel_std):
         super().__init__(backbone, head, head_in_features, pixel_mean=pixel_mean, pixel_std=pixel_std)
         self.num_classes = num_classes
         self.reg_max = reg_max
@@ -51,6 +54,7 @@ class GFL(DenseDetector):
         self.test_topk_candidates = test_topk_candidates
         self.test_nms_thresh = test_nms_thresh
         self.max_detections_per_image = max_detections_per_image
+        self.tgfs, self.tgfs_cold_start_iters = tgfs, tgfs_cold_start_iters
 
     @classmethod
     def from_config(cls, cfg):
@@ -65,7 +69,7 @@ class GFL(DenseDetector):
                 "test_score_thresh": g.SCORE_THRESH_TEST, "test_topk_candidates": g.TOPK_CANDIDATES_TEST,
                 "test_nms_thresh": g.NMS_THRESH_TEST,
                 "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
-                "pixel_mean": cfg.MODEL.PIXEL_MEAN, "pixel_std": cfg.MODEL.PIXEL_STD}
+                "pixel_mean": cfg.MODEL.PIXEL_MEAN, "pixel_std": cfg.MODEL.PIXEL_STD, **tgfs_from_config(cfg)}
 
     # ---- dense predictions -------------------------------------------------------------------
     def dense_predictions(self, features, predictions):
@@ -79,15 +83,30 @@ class GFL(DenseDetector):
         per_level = [a.tensor for a in anchors]
         return [atss_assign(per_level, gt.gt_boxes.tensor, self.atss_topk) for gt in gt_instances]
 
+    def training_assignment(self, anchors: List[Boxes], cls_logits, reg_logits, gt_instances):
+        """ATSS's matches, or after TGFS's cold start TGFS's matches and loss weights (else None)."""
+        matched = self.assign(anchors, gt_instances)
+        if self.tgfs is None or get_event_storage().iter < self.tgfs_cold_start_iters:
+            return matched, None
+        flat = Boxes.cat(anchors).tensor
+        pred_boxes = torch.stack([self.box2box_transform.apply_deltas(integral(r.detach(), self.reg_max), flat)
+                                  for r in reg_logits])
+        matched, weights, level = assign_batch(anchors, self.anchor_generator.strides, cls_logits, pred_boxes,
+                                               gt_instances, matched, self.tgfs)
+        log_level_shares(matched, level, self.head_in_features)
+        return matched, weights
+
     def forward_training(self, images, features, predictions, gt_instances):
         anchors, cls_logits, reg_logits = self.dense_predictions(features, predictions)
-        matched = self.assign(anchors, gt_instances)
-        return self.losses(Boxes.cat(anchors).tensor, cls_logits, reg_logits, gt_instances, matched)
+        matched, weights = self.training_assignment(anchors, cls_logits, reg_logits, gt_instances)
+        return self.losses(Boxes.cat(anchors).tensor, cls_logits, reg_logits, gt_instances, matched,
+                           sample_weights=weights)
 
     def losses(self, anchors: torch.Tensor, cls_logits, reg_logits, gt_instances, matched,
-               class_channels: Optional[slice] = None) -> Dict[str, torch.Tensor]:
+               class_channels: Optional[slice] = None, sample_weights=None) -> Dict[str, torch.Tensor]:
         """GFL losses for a batch. `class_channels` restricts QFL to a channel range (the new
-        classes in incremental learning); None means all channels."""
+        classes in incremental learning); None means all channels. `sample_weights` (per image, a
+        weight per anchor, TGFS's) scale each anchor's QFL, GIoU and DFL terms."""
         n_img, n_anchor, _ = cls_logits.shape
         matched = torch.stack(matched)  # (N, R)
         pos = matched >= 0
@@ -114,11 +133,16 @@ class GFL(DenseDetector):
             quality[pos, gt_classes[pos]] = iou.clamp(min=0).to(quality.dtype)
         if class_channels is None:
             class_channels = slice(0, self.num_classes)
-        loss_qfl = quality_focal_loss(cls_logits[..., class_channels], quality[..., class_channels],
-                                      self.qfl_beta).sum() / max(num_pos, 1)
+        qfl = quality_focal_loss(cls_logits[..., class_channels], quality[..., class_channels], self.qfl_beta)
+        sample_w = torch.stack(sample_weights) if sample_weights is not None else None
+        if sample_w is not None:
+            qfl = qfl * sample_w[..., None]
+        loss_qfl = qfl.sum() / max(num_pos, 1)
 
         weight = cls_logits.detach().sigmoid()[pos].max(dim=1).values if num_pos > 0 else pred_dist.new_zeros(0)
         weight_sum = max(float(weight.sum()), 1.0)
+        if sample_w is not None:
+            weight = weight * sample_w[pos]
         loss_giou = (giou_loss(pred_boxes, pos_gt, reduction="none") * weight).sum() / weight_sum
         target_dist = self.box2box_transform.get_deltas(pos_anchors, pos_gt).clamp(0, self.reg_max - 0.1)
         dfl = distribution_focal_loss(pos_reg.reshape(-1, self.reg_max + 1), target_dist.reshape(-1))

@@ -1,0 +1,190 @@
+"""TGFS: hand-built cases for its pure functions, and the FCOS/GFL integration (cold start, zero
+inference overhead, upstream-equal losses without reweighting)."""
+import math
+
+import pytest
+import torch
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+from detectron_ext.modeling.tgfs import (TGFSOptions, candidate_mask, level_costs, pair_costs, sample_weights,
+                                         select_levels, tgfs_assign, tgfs_match)
+from tests.test_models import batch, small_cfg
+
+# five points: two on level 0, two on level 1, one on level 3 (P6, above the competing levels)
+LEVEL = torch.tensor([0, 0, 1, 1, 3])
+
+
+def test_candidates_inside_the_box_and_near_its_centre():
+    points = torch.tensor([[50.0, 50.0], [20.0, 50.0], [50.0, 95.0], [150.0, 50.0]])
+    strides = torch.tensor([8.0, 8.0, 32.0, 8.0])
+    gt = torch.tensor([[10.0, 10.0, 90.0, 90.0]])
+    assert candidate_mask(points, strides, gt, "box")[:, 0].tolist() == [True, True, False, False]
+    # centre (50, 50): radius 1.5 x 8 = 12 px on stride 8 -> (20, 50) is too far; (50, 95) is outside the box
+    assert candidate_mask(points, strides, gt, "center", 1.5)[:, 0].tolist() == [True, False, False, False]
+
+
+def test_a_gt_picks_the_level_with_the_lowest_mean_cost():
+    costs = torch.tensor([[1.0], [3.0], [1.5], [1.9], [0.1]])  # level 0: mean 2.0, level 1: mean 1.7
+    cand = torch.ones(5, 1, dtype=torch.bool)
+    per_level = level_costs(costs, cand, LEVEL, num_levels=3)
+    assert per_level[:, 0].tolist() == pytest.approx([2.0, 1.7, math.inf])
+    assert select_levels(per_level)[:, 0].tolist() == [False, True, False]
+    matched = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions())
+    assert matched.tolist() == [-1, -1, 0, 0, -1]
+    # top-1 quality: level 0's cheapest point (1.0) beats level 1's (1.5)
+    top1 = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions(quality_topk=1))
+    assert top1.tolist() == [0, 0, -1, -1, -1]
+    # a margin of 0.3 also takes level 0 (2.0 <= 1.7 + 0.3)
+    wide = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions(margin=0.31))
+    assert wide.tolist() == [0, 0, 0, 0, -1]
+
+
+def test_high_levels_keep_the_base_positives_or_get_none():
+    costs = torch.tensor([[1.0], [1.0], [2.0], [2.0], [0.5]])
+    cand = torch.ones(5, 1, dtype=torch.bool)
+    base = torch.tensor([-1, -1, 0, -1, 0])  # the detector's own rule put the GT on level 1 and P6
+    assert tgfs_match(costs, cand, LEVEL, base, TGFSOptions()).tolist() == [0, 0, -1, -1, 0]
+    assert tgfs_match(costs, cand, LEVEL, base, TGFSOptions(high_levels="none")).tolist() == [0, 0, -1, -1, -1]
+
+
+def test_a_gt_without_candidate_points_keeps_the_base_positives():
+    costs = torch.tensor([[1.0, 0.2], [1.0, 0.2], [2.0, 0.2], [2.0, 0.2], [0.5, 0.2]])
+    cand = torch.tensor([[True, False], [True, False], [True, False], [True, False], [False, False]])
+    base = torch.tensor([-1, -1, 1, -1, -1])  # GT 1 has no candidate; the base rule gave it point 2
+    matched = tgfs_match(costs, cand, LEVEL, base, TGFSOptions())
+    assert matched.tolist() == [0, 0, 1, -1, -1]
+    # and with no base positive either it simply has none (no error, no NaN)
+    assert tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions()).tolist() == [0, 0, -1, -1, -1]
+
+
+def test_a_point_claimed_by_two_gts_goes_to_the_cheaper():
+    costs = torch.tensor([[1.0, 0.4], [1.0, 3.0]])
+    cand = torch.ones(2, 2, dtype=torch.bool)
+    matched = tgfs_match(costs, cand, torch.tensor([0, 0]), torch.full((2,), -1), TGFSOptions())
+    assert matched.tolist() == [1, 0]
+
+
+def test_reweighting_values():
+    costs = torch.tensor([0.0, math.log(2.0)])  # q = 1, 0.5
+    assert sample_weights(costs, "none").tolist() == [1.0, 1.0]
+    assert sample_weights(costs, "quality", 1.0).tolist() == pytest.approx([4 / 3, 2 / 3])
+    assert sample_weights(costs, "quality", 2.0).tolist() == pytest.approx([1.6, 0.4])  # 1 : 0.25
+    assert sample_weights(costs, "focal", 1.0).tolist() == pytest.approx([0.0, 2.0])  # 0 : 0.5
+    # the mean weight stays 1 (the positives' total weight is unchanged); degenerate cases give ones
+    assert sample_weights(torch.tensor([0.3, 1.0, 2.5]), "focal", 2.0).mean().item() == pytest.approx(1.0)
+    assert sample_weights(torch.zeros(3), "focal").tolist() == [1.0, 1.0, 1.0]
+    assert sample_weights(torch.zeros(0), "quality").numel() == 0
+
+
+def test_pair_costs_by_hand():
+    logits = torch.tensor([[0.0, 2.0]])
+    pred = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    gt = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 20.0, 10.0]])
+    cost = pair_costs(logits, pred, gt, torch.tensor([0, 1]), loc_weight=2.0, focal_gamma=2.0)
+    p1 = 1 / (1 + math.exp(-2.0))
+    # GT 0: p = 0.5, GIoU 1 -> 0.25 ln 2; GT 1: IoU 0.5 and the enclosing box is the union -> GIoU 0.5
+    assert cost[0].tolist() == pytest.approx([0.25 * math.log(2), (1 - p1) ** 2 * -math.log(p1) + 2 * 0.5])
+
+
+def test_assign_an_image_without_boxes_and_the_reweighting_alone_mode():
+    points = torch.tensor([[5.0, 5.0], [15.0, 5.0]])
+    args = (points, torch.tensor([8.0, 8.0]), torch.tensor([0, 0]), torch.zeros(2, 2), torch.zeros(2, 4))
+    matched, w = tgfs_assign(*args, torch.zeros(0, 4), torch.zeros(0, dtype=torch.long),
+                             torch.full((2,), -1), TGFSOptions())
+    assert matched.tolist() == [-1, -1] and w.tolist() == [1.0, 1.0]
+    pred = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 5.0, 5.0]])
+    base = torch.tensor([0, 0])
+    matched, w = tgfs_assign(points, torch.tensor([8.0, 8.0]), torch.tensor([0, 0]), torch.zeros(2, 2), pred,
+                             torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([1]), base,
+                             TGFSOptions(selection="base"))
+    assert matched.tolist() == [0, 0]  # the base assignment, kept
+    assert w[0] > 1 > w[1] and w.mean().item() == pytest.approx(1.0)  # the better box weighs more
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="reweight"):
+        TGFSOptions(reweight="cubic")
+
+
+def tgfs_cfg(name, **tgfs):
+    cfg = small_cfg(name)
+    cfg.MODEL.TGFS.ENABLED = True
+    for k, v in tgfs.items():
+        setattr(cfg.MODEL.TGFS, k.upper(), v)
+    return cfg
+
+
+@pytest.mark.parametrize("config", ["fcos_R_FPN.yaml", "gfl_R_FPN.yaml"])
+def test_cold_start_uses_the_base_assignment_then_tgfs(config):
+    torch.manual_seed(0)
+    base = build_model(small_cfg(config))
+    model = build_model(tgfs_cfg(config, cold_start_iters=5))
+    model.load_state_dict(base.state_dict())
+    base.train(), model.train()
+    data = [batch(True), batch(False)]
+    with EventStorage(start_iter=2) as storage:
+        assert {k: v.item() for k, v in model(data).items()} == pytest.approx({k: v.item() for k, v in base(data).items()})
+        assert not any(k.startswith("tgfs/") for k in storage.histories())
+    with EventStorage(start_iter=5) as storage:
+        losses = model(data)
+        assert all(torch.isfinite(v) for v in losses.values())
+        shares = [storage.history(f"tgfs/pos_p{k}").latest() for k in range(3, 8)]
+        assert sum(shares) == pytest.approx(1.0) and shares[3] == shares[4] == 0  # 128 px: P6/P7 never used
+        sum(losses.values()).backward()
+
+
+def test_fcos_weighted_losses_with_unit_weights_equal_upstream():
+    torch.manual_seed(0)
+    model = build_model(small_cfg("fcos_R_FPN.yaml"))
+    model.train()
+    data = [batch(True), batch(True)]
+    images = model.preprocess_image(data)
+    gt = [d["instances"] for d in data]
+    features = model.backbone(images.tensor)
+    features = [features[f] for f in model.head_in_features]
+    logits, deltas, ctr = model._transpose_dense_predictions(model.head(features), [model.num_classes, 4, 1])
+    anchors = model.anchor_generator(features)
+    labels, boxes = model.label_anchors(anchors, gt)
+    with EventStorage():
+        upstream = model.losses(anchors, logits, labels, deltas, boxes, ctr)
+        del model.loss_normalizer  # _ema_update moved it: start both from its initial value
+        ones = [torch.ones(len(labels[0])) for _ in labels]
+        ours = model.weighted_losses(anchors, logits, labels, deltas, boxes, ctr, ones)
+    assert {k: v.item() for k, v in ours.items()} == pytest.approx({k: v.item() for k, v in upstream.items()}, rel=1e-5)
+
+
+@pytest.mark.parametrize("config", ["fcos_R_FPN.yaml", "gfl_R_FPN.yaml"])
+def test_zero_inference_overhead_same_parameters_and_outputs(config):
+    """A TGFS-trained detector is the plain detector at inference: the same parameters, the same
+    forward code, the same detections (speed: scripts/bench_tgfs_inference.py)."""
+    plain, tgfs = build_model(small_cfg(config)), build_model(tgfs_cfg(config))
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in tgfs.state_dict().items()}
+    tgfs.load_state_dict(plain.state_dict())
+    plain.eval(), tgfs.eval()
+    assert type(tgfs).forward_inference is type(plain).forward_inference
+    with torch.no_grad():
+        data = [batch()]
+        a, b = plain(data)[0]["instances"], tgfs(data)[0]["instances"]
+    assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor) and torch.equal(a.scores, b.scores)
+
+
+def test_incremental_chains_inherit_the_teachers_assigner():
+    from detectron_ext.pipeline import increment_specs
+    from tests.helpers import tiny_params
+    params = tiny_params()
+    params["runs"]["gfl_teacher"]["assigner"] = "tgfs"
+    assert [s.assigner for s in increment_specs(params, "sdidd")] == ["tgfs"]
+
+
+def test_build_config_maps_the_tgfs_params():
+    from detectron_ext.config import build_config
+    from tests.helpers import tiny_params
+    params = tiny_params(max_iter=40)
+    params["tgfs"]["reweight"] = "focal"
+    cfg = build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8, assigner="tgfs")
+    assert cfg.MODEL.TGFS.ENABLED and cfg.MODEL.TGFS.REWEIGHT == "focal" and cfg.MODEL.TGFS.COLD_START_ITERS == 4
+    assert not build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8).MODEL.TGFS.ENABLED
+    with pytest.raises(ValueError, match="assigner"):
+        build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8, assigner="atss")
