@@ -24,9 +24,11 @@ def read_metrics_jsonl(path) -> pd.DataFrame:
 
 
 def write_training_log(metrics_jsonl, csv_path, png_path=None, title="") -> pd.DataFrame:
-    """CSV of iteration, total_loss, loss_*, lr; and a PNG of the same curves when png_path is given."""
+    """CSV of iteration, total_loss, loss_*, lr (and TGFS's share of positives per level, tgfs/pos_*);
+    and a PNG of the same curves when png_path is given."""
     df = read_metrics_jsonl(metrics_jsonl)
-    cols = ["iteration"] + [c for c in df.columns if c.startswith("loss") or c in ("total_loss", "lr")]
+    cols = ["iteration"] + [c for c in df.columns
+                            if c.startswith(("loss", "tgfs/")) or c in ("total_loss", "lr")]
     df = df[cols].dropna(subset=[c for c in cols if c != "iteration"], how="all")
     atomic_write_text(csv_path, df.to_csv(index=False))
     if png_path is not None:
@@ -39,7 +41,10 @@ def plot_training_log(df: pd.DataFrame, png_path, title=""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_lr) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=[3, 1])
+    shares = [c for c in df.columns if c.startswith("tgfs/pos_")]
+    fig, axes = plt.subplots(3 if shares else 2, 1, figsize=(7, 8 if shares else 6), sharex=True,
+                             height_ratios=[3, 1, 1.5] if shares else [3, 1])
+    ax_loss, ax_lr = axes[0], axes[1]
     for c in df.columns:
         if c.startswith("loss") or c == "total_loss":
             ax_loss.plot(df["iteration"], df[c], label=c, lw=2 if c == "total_loss" else 1)
@@ -49,7 +54,12 @@ def plot_training_log(df: pd.DataFrame, png_path, title=""):
     if "lr" in df:
         ax_lr.plot(df["iteration"], df["lr"], color="black")
     ax_lr.set_ylabel("learning rate")
-    ax_lr.set_xlabel("iteration")
+    if shares:  # TGFS: where the positives are, per level (after the cold start)
+        for c in shares:
+            axes[2].plot(df["iteration"], df[c], label=c.replace("tgfs/pos_", ""), lw=1)
+        axes[2].set_ylabel("TGFS positives\nshare per level")
+        axes[2].legend(fontsize=8, ncol=len(shares))
+    axes[-1].set_xlabel("iteration")
     save_figure(fig, png_path)
 
 

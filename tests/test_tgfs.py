@@ -188,3 +188,16 @@ def test_build_config_maps_the_tgfs_params():
     assert not build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8).MODEL.TGFS.ENABLED
     with pytest.raises(ValueError, match="assigner"):
         build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8, assigner="atss")
+
+
+def test_training_log_keeps_the_level_shares(tmp_path):
+    import json
+
+    from detectron_ext.training_log import write_training_log
+    lines = [{"iteration": 19, "total_loss": 2.0, "loss_fcos_cls": 1.0, "lr": 0.01},
+             {"iteration": 39, "total_loss": 1.5, "loss_fcos_cls": 0.8, "lr": 0.01, "tgfs/pos_p3": 0.7,
+              "tgfs/pos_p4": 0.3, "data_time": 0.1}]
+    (tmp_path / "metrics.json").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    df = write_training_log(tmp_path / "metrics.json", tmp_path / "log.csv", tmp_path / "log.png")
+    assert list(df.columns) == ["iteration", "total_loss", "loss_fcos_cls", "lr", "tgfs/pos_p3", "tgfs/pos_p4"]
+    assert df["tgfs/pos_p3"].isna().tolist() == [True, False] and (tmp_path / "log.png").stat().st_size > 0
