@@ -95,3 +95,18 @@ def test_fixed_fr_lambda_has_no_parameter_and_must_lie_in_unit_interval(teacher_
     assert "loss_fr_lambda" not in losses
     with pytest.raises(ValueError, match="fr_lambda must lie in"):
         build_model(student_cfg(teacher_path, fr_lambda_mode="fixed", fr_lambda=1.0))
+
+
+@pytest.mark.parametrize("method, old_rows_trained", [("finetune", True), ("sdidd", False)])
+def test_finetuning_trains_every_channel_but_the_new_only_qfl_spares_old_rows(teacher_path, method,
+                                                                              old_rows_trained):
+    """Fine-tuning's QFL covers all channels (old objects become background); with qfl_channels `new`
+    and no distillation, no loss reaches the old classes' classifier rows."""
+    modes = {} if method == "finetune" else {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none"}
+    model = build_model(student_cfg(teacher_path, method, qfl_channels="new", **modes))
+    init_student_from_teacher(model, str(teacher_path), 2)
+    model.train()
+    with EventStorage():
+        sum(model([batch(True), batch(True)]).values()).backward()
+    old_grad = model.head.cls_score.weight.grad[:2].abs().sum().item()
+    assert (old_grad > 0) == old_rows_trained and model.head.cls_score.weight.grad[2].abs().sum() > 0

@@ -48,7 +48,10 @@ class DistillGFL(GFL):
         self.__dict__["teacher"] = teacher  # not a submodule: not trained, not saved
         self.num_old_classes = num_old_classes
         self.method, self.cls_mode, self.reg_mode, self.feat_mode = method, cls_mode, reg_mode, feat_mode
-        self.qfl_channels = qfl_channels
+        # fine-tuning is plain training on the new data: its QFL covers every channel, so unlabelled
+        # old objects are pushed to background (the paper's lower bound); SD-IDD with every part
+        # `none` and qfl_channels `new` is the other reading of "no distillation"
+        self.qfl_channels = "all" if method == "finetune" else qfl_channels
         self.alpha, self.beta, self.topk = alpha, beta, topk
         self.cr_confidence, self.cr_temperature = cr_confidence, cr_temperature
         self.br_temperature, self.br_per_gt, self.fr_lambda = br_temperature, br_per_gt, fr_lambda
