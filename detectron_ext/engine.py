@@ -1,10 +1,16 @@
 """Training: detectron2's DefaultTrainer with the project's evaluator, eval history and resume."""
+import itertools
 import json
 import logging
 import math
+import random
 from pathlib import Path
 
+import numpy as np
 import torch
+from detectron2.data import build_detection_train_loader
+from detectron2.data.build import _train_loader_from_config
+from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import DefaultTrainer, hooks
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import get_event_storage
@@ -41,6 +47,38 @@ class ScalarTraceHook(hooks.HookBase):
             f.write(",".join(row) + "\n")
 
 
+class ResumableTrainingSampler(TrainingSampler):
+    """detectron2's TrainingSampler (the same shuffled infinite stream for a seed), started `skip`
+    indices in: a run resumed at iteration k draws what the uninterrupted run would have drawn."""
+
+    def __init__(self, size: int, seed: int, skip: int = 0):
+        super().__init__(size, shuffle=True, seed=seed)
+        self._skip = int(skip)
+
+    def __iter__(self):
+        yield from itertools.islice(self._infinite_indices(), self._rank + self._skip * self._world_size, None,
+                                    self._world_size)
+
+
+class GlobalRNGState:
+    """Python's, numpy's and torch's global generators (augmentation draws from numpy's) as a
+    checkpointable of tensors and ints, so that torch.load(weights_only=True) reads it back."""
+
+    def state_dict(self):
+        _, keys, pos, has_gauss, cached = np.random.get_state()
+        version, internal, gauss_next = random.getstate()
+        return {"numpy_keys": torch.from_numpy(keys.astype(np.int64)), "numpy_pos": int(pos),
+                "numpy_has_gauss": int(has_gauss), "numpy_cached_gaussian": float(cached),
+                "python_version": version, "python_internal": torch.tensor(internal, dtype=torch.int64),
+                "python_gauss_next": gauss_next, "torch": torch.get_rng_state()}
+
+    def load_state_dict(self, state):
+        np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
+                             state["numpy_has_gauss"], state["numpy_cached_gaussian"]))
+        random.setstate((state["python_version"], tuple(state["python_internal"].tolist()), state["python_gauss_next"]))
+        torch.set_rng_state(state["torch"])
+
+
 class DefectTrainer(DefaultTrainer):
     """Evaluates with pycocotools (AP50 per class, old/new/all) and keeps every periodic
     evaluation in OUTPUT_DIR/eval_history.json, so the best one can be reported beside the final."""
@@ -57,6 +95,41 @@ class DefectTrainer(DefaultTrainer):
         if self.cfg.MODEL.META_ARCHITECTURE == "DistillGFL":
             hooks_.append(ScalarTraceHook(Path(self.cfg.OUTPUT_DIR) / DISTILL_TRACE))
         return hooks_
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.checkpointer.add_checkpointable("rng", GlobalRNGState())
+
+    @classmethod
+    def build_train_loader(cls, cfg, skip_iterations: int = 0):
+        """detectron2's train loader, its sampler seeded by cfg.SEED and started after
+        `skip_iterations` batches (exact with one aspect-ratio group and DATALOADER.NUM_WORKERS 0)."""
+        args = _train_loader_from_config(cfg)
+        args["sampler"] = ResumableTrainingSampler(len(args["dataset"]), cfg.SEED,
+                                                   skip_iterations * cfg.SOLVER.IMS_PER_BATCH)
+        return build_detection_train_loader(**args)
+
+    # detectron2 v0.6's DefaultTrainer checkpoints the iteration and the hooks (the LR scheduler) but
+    # not the optimizer: a resumed run lost SGD's momentum and ran its first iteration at the
+    # scheduler's initial LR (later versions save self._trainer.state_dict(); so do we)
+    def state_dict(self):
+        return {**super().state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if "optimizer" in state_dict:
+            self.optimizer.load_state_dict(state_dict["optimizer"])
+
+    def resume_or_load(self, resume=True):
+        """detectron2's resume (weights, scheduler, iteration; and here the optimizer and the global
+        RNG states), then the data stream moved to where the interrupted run stopped."""
+        super().resume_or_load(resume=resume)
+        if self.start_iter > 0:
+            rng = GlobalRNGState()
+            state = rng.state_dict()  # as restored: building the loader must not move it
+            loader = self.build_train_loader(self.cfg, self.start_iter)
+            self._trainer.data_loader, self._trainer._data_loader_iter = loader, iter(loader)
+            rng.load_state_dict(state)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name):
@@ -93,8 +166,8 @@ def train(cfg, resume: bool = True, init_weights=None):
     init_weights(model) initialises a run that has no checkpoint yet (e.g. a student from its teacher)."""
     torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
     torch.use_deterministic_algorithms(cfg.SOLVER.DETERMINISTIC, warn_only=True)
-    # one seed for init, augmentation and data order (detectron2's TrainingSampler draws its
-    # shuffling seed from numpy's global generator)
+    # one seed for init, augmentation and data order; a resumed run restores the generators' states
+    # and the data stream's position from its checkpoint, so it continues as if never stopped
     seed_all_rng(cfg.SEED)
     Path(cfg.OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
     trainer = DefectTrainer(cfg)

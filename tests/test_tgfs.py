@@ -10,7 +10,7 @@ from detectron2.utils.events import EventStorage
 
 from detectron_ext.modeling.tgfs import (TGFSOptions, candidate_mask, level_costs, pair_costs, sample_weights,
                                          select_levels, tgfs_assign, tgfs_match)
-from tests.test_models import batch, small_cfg
+from test_models import batch, small_cfg
 
 # five points: two on level 0, two on level 1, one on level 3 (P6, above the competing levels)
 LEVEL = torch.tensor([0, 0, 1, 1, 3])
@@ -172,7 +172,7 @@ def test_zero_inference_overhead_same_parameters_and_outputs(config):
 
 def test_incremental_chains_inherit_the_teachers_assigner():
     from detectron_ext.pipeline import increment_specs
-    from tests.helpers import tiny_params
+    from helpers import tiny_params
     params = tiny_params()
     params["runs"]["gfl_teacher"]["assigner"] = "tgfs"
     assert [s.assigner for s in increment_specs(params, "sdidd")] == ["tgfs"]
@@ -180,7 +180,7 @@ def test_incremental_chains_inherit_the_teachers_assigner():
 
 def test_build_config_maps_the_tgfs_params():
     from detectron_ext.config import build_config
-    from tests.helpers import tiny_params
+    from helpers import tiny_params
     params = tiny_params(max_iter=40)
     params["tgfs"]["reweight"] = "focal"
     cfg = build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8, assigner="tgfs")
