@@ -82,7 +82,7 @@ def add_distill_config(cfg):
     d.CLS_MODE = "selective"     # none | global | selective (CR)
     d.REG_MODE = "selective"     # BR
     d.FEAT_MODE = "selective"    # FR
-    d.QFL_CHANNELS = "new"       # new | all: channels of the student's own QFL
+    d.QFL_CHANNELS = "all"       # all | new: channels of the SD-IDD student's own QFL
     d.ALPHA = 2.0
     d.BETA = 2.0
     d.TOPK = 100

@@ -97,16 +97,19 @@ def test_fixed_fr_lambda_has_no_parameter_and_must_lie_in_unit_interval(teacher_
         build_model(student_cfg(teacher_path, fr_lambda_mode="fixed", fr_lambda=1.0))
 
 
-@pytest.mark.parametrize("method, old_rows_trained", [("finetune", True), ("sdidd", False)])
-def test_finetuning_trains_every_channel_but_the_new_only_qfl_spares_old_rows(teacher_path, method,
-                                                                              old_rows_trained):
-    """Fine-tuning's QFL covers all channels (old objects become background); with qfl_channels `new`
-    and no distillation, no loss reaches the old classes' classifier rows."""
-    modes = {} if method == "finetune" else {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none"}
-    model = build_model(student_cfg(teacher_path, method, qfl_channels="new", **modes))
+@pytest.mark.parametrize("method, qfl_channels, old_rows_trained", [
+    ("finetune", "new", True), ("erd", "all", False), ("sdidd", "new", False), ("sdidd", "all", True)])
+def test_which_classification_rows_the_students_own_qfl_trains(teacher_path, method, qfl_channels,
+                                                                old_rows_trained):
+    """Fine-tuning's QFL covers every channel (old objects become background) whatever the
+    parameter; ERD's the new channels only; SD-IDD's follows qfl_channels. With `new` and no
+    classification distillation no loss reaches the old classes' classifier rows."""
+    modes = {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none"} if method == "sdidd" else {}
+    model = build_model(student_cfg(teacher_path, method, qfl_channels=qfl_channels, **modes))
     init_student_from_teacher(model, str(teacher_path), 2)
     model.train()
     with EventStorage():
-        sum(model([batch(True), batch(True)]).values()).backward()
+        losses = model([batch(True), batch(True)])
+    (losses["loss_qfl"] + losses["loss_bbox"]).backward()  # the student's own losses only
     old_grad = model.head.cls_score.weight.grad[:2].abs().sum().item()
     assert (old_grad > 0) == old_rows_trained and model.head.cls_score.weight.grad[2].abs().sum() > 0

@@ -27,7 +27,7 @@ DISTILL_PREFIX = "distill_"  # parameters of the distillation itself (FR's λ), 
 class DistillGFL(GFL):
     @configurable
     def __init__(self, *, teacher: GFL, num_old_classes: int, method: str = "sdidd", cls_mode="selective",
-                 reg_mode="selective", feat_mode="selective", qfl_channels: str = "new", alpha: float = 2.0,
+                 reg_mode="selective", feat_mode="selective", qfl_channels: str = "all", alpha: float = 2.0,
                  beta: float = 2.0, topk: int = 100, cr_confidence: str = "softmax", cr_temperature: float = 1.0,
                  br_temperature: float = 1.0, br_per_gt: bool = True, fr_lambda: float = 0.5,
                  fr_lambda_mode: str = "fixed", fr_lambda_temperature: float = 0.05, fr_lambda_weight: float = 1.0,
@@ -48,10 +48,11 @@ class DistillGFL(GFL):
         self.__dict__["teacher"] = teacher  # not a submodule: not trained, not saved
         self.num_old_classes = num_old_classes
         self.method, self.cls_mode, self.reg_mode, self.feat_mode = method, cls_mode, reg_mode, feat_mode
-        # fine-tuning is plain training on the new data: its QFL covers every channel, so unlabelled
-        # old objects are pushed to background (the paper's lower bound); SD-IDD with every part
-        # `none` and qfl_channels `new` is the other reading of "no distillation"
-        self.qfl_channels = "all" if method == "finetune" else qfl_channels
+        # the student's own QFL: fine-tuning is plain training on the new data (every channel: old
+        # objects become background, the paper's lower bound); ERD's public code spares the old
+        # channels; SD-IDD follows `qfl_channels` (default all: the paper's none/none/none row is
+        # its fine-tuning row, and CR is then what keeps the old classes; see README)
+        self.qfl_channels = {"finetune": "all", "erd": "new"}.get(method, qfl_channels)
         self.alpha, self.beta, self.topk = alpha, beta, topk
         self.cr_confidence, self.cr_temperature = cr_confidence, cr_temperature
         self.br_temperature, self.br_per_gt, self.fr_lambda = br_temperature, br_per_gt, fr_lambda
