@@ -46,11 +46,12 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "stages" / "train.py"), "gfl_teacher"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (ckpt / "model_0000009.pth").exists():
+    # fvcore writes model_XXXXXXX.pth, then names it in last_checkpoint: kill once that is written
+    while not (ckpt / "last_checkpoint").exists():
         assert proc.poll() is None, "training ended before its first checkpoint"
         assert time.time() < deadline
         time.sleep(0.05)
-    time.sleep(0.5)  # let the checkpoint file be complete (detectron2 writes it in place)
+    time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "models" / "gfl_teacher" / "model_final.pth").exists()
