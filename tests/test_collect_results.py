@@ -1,0 +1,45 @@
+"""scripts/collect_results.py: one row per WORKSPACE[:RUN], params keys as columns, clear errors."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import collect_results  # noqa: E402
+
+
+def workspace(root: Path, name: str, run: str, mode: str, maps):
+    ws = root / name
+    (ws / "metrics").mkdir(parents=True)
+    (ws / "params.yaml").write_text(yaml.safe_dump({"distill": {"cls_mode": mode}}))
+    old, new = maps
+    metrics = {"run": run, "detector": "gfl", "method": "sdidd", "mAP50": (old + new) / 2,
+               "mAP50_old": old, "mAP50_new": new, "AP": 1.0, "AP50_per_class": {"a": old, "b": new}}
+    (ws / "metrics" / f"{run}.json").write_text(json.dumps(metrics))
+    return ws
+
+
+def test_rows_in_order_with_params_and_metrics(tmp_path):
+    a = workspace(tmp_path, "a", "sdidd", "selective", (30.0, 20.0))
+    b = workspace(tmp_path, "b", "other", "none", (0.0, 40.0))
+    table = collect_results.collect([str(a), f"{b}:other"], "sdidd", ["distill.cls_mode"])
+    assert list(table["cls_mode"]) == ["selective", "none"]
+    assert list(table["run"]) == ["sdidd", "other"]
+    assert list(table["mAP_all"]) == [25.0, 20.0]
+    assert list(table["b"]) == [20.0, 40.0]
+    assert list(table["assigner"]) == ["base", "base"]
+
+    out = tmp_path / "out" / "table"
+    collect_results.main([str(a), "--run", "sdidd", "--keys", "distill.cls_mode", "--out", str(out)])
+    assert "| selective" in out.with_suffix(".md").read_text()
+    assert json.loads(out.with_suffix(".json").read_text())[0]["mAP_old"] == 30.0
+
+
+def test_missing_metrics_and_unknown_key_are_named(tmp_path):
+    a = workspace(tmp_path, "a", "sdidd", "selective", (30.0, 20.0))
+    with pytest.raises(FileNotFoundError, match="erd.json"):
+        collect_results.collect([f"{a}:erd"], "", [])
+    with pytest.raises(KeyError, match="distill.nope"):
+        collect_results.collect([str(a)], "sdidd", ["distill.nope"])
