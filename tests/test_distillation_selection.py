@@ -75,3 +75,21 @@ def test_fr_per_gt_thresholds_easy_gt_keeps_fewer_anchors():
     mask = select_difficulty_aware(boxes, gts, lam=torch.tensor([0.7, 0.9]))  # one λ per GT
     assert mask.tolist() == [True, True, False, True, False, False]
     assert not select_difficulty_aware(boxes, torch.zeros(0, 4), 0.5).any()
+
+
+def test_br_small_topk_bounds_what_the_cut_can_keep():
+    # Samuelson: among K values no one lies more than (K-1)/sqrt(K) unbiased stds above their mean.
+    # K = 6 (K = 100 at 800 px scaled to NEU-DET's 200 px) and beta = 2 (bound 2.04): at most one
+    # candidate per GT survives, and only an isolated outlier; beta = 2.05 keeps none, whatever the boxes.
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.tensor([[20.0, 20.0, 60.0, 60.0]])
+    points = torch.rand(40, 2, generator=gen) * 80
+    for _ in range(50):
+        corner = torch.rand(40, 2, generator=gen) * 40
+        boxes = torch.cat([corner, corner + 10 + torch.rand(40, 2, generator=gen) * 40], dim=1)
+        assert select_cascaded_regression(points, boxes, gt, topk=6, beta=2.0)[0].sum() <= 1
+        assert not select_cascaded_regression(points, boxes, gt, topk=6, beta=2.05)[0].any()
+    # the one case that passes at beta = 2: five equal IoUs and one far above them
+    points6 = torch.tensor([[40.0, 40.0]] * 6)
+    boxes6 = torch.tensor([[20.0, 20.0, 60.0, 60.0]] + [[0.0, 0.0, 25.0, 25.0]] * 5)
+    assert select_cascaded_regression(points6, boxes6, gt, topk=6, beta=2.0)[0].tolist() == [True] + [False] * 5
