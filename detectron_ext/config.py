@@ -67,6 +67,7 @@ def add_tgfs_config(cfg):
     t.QUALITY_TOPK = 0          # 0: a level's cost = mean over its candidates; k: over its k cheapest
     t.MARGIN = 0.0              # levels within MARGIN of the cheapest are selected too
     t.HIGH_LEVELS = "base"      # base: P6/P7 keep the detector's own positives | none
+    t.UNSELECTED = "ignore"     # a GT's candidates on levels it did not pick: ignore (no cls loss) | background
     t.COLD_START_ITERS = 0      # iterations of the detector's own assignment before TGFS takes over
     t.REWEIGHT = "quality"      # none | quality: q^gamma | focal: (1 - q)^gamma, q = exp(-cost)
     t.REWEIGHT_GAMMA = 1.0
@@ -195,6 +196,7 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
         t.SELECTION, t.NUM_LEVELS, t.REGION = p["selection"], int(p["levels"]), p["region"]
         t.RADIUS, t.LOC_WEIGHT, t.FOCAL_GAMMA = float(p["radius"]), float(p["loc_weight"]), float(p["focal_gamma"])
         t.QUALITY_TOPK, t.MARGIN, t.HIGH_LEVELS = int(p["quality_topk"]), float(p["margin"]), p["high_levels"]
+        t.UNSELECTED = p["unselected"]
         t.COLD_START_ITERS = int(round(float(p["cold_start_fraction"]) * max_iter))
         t.REWEIGHT, t.REWEIGHT_GAMMA = p["reweight"], float(p["reweight_gamma"])
 

@@ -9,7 +9,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from detectron_ext.modeling.tgfs import (TGFSOptions, candidate_mask, level_costs, pair_costs, sample_weights,
-                                         select_levels, tgfs_assign, tgfs_match)
+                                         select_levels, tgfs_assign, tgfs_match, unselected_candidates)
 from test_models import batch, small_cfg
 
 # five points: two on level 0, two on level 1, one on level 3 (P6, above the competing levels)
@@ -106,6 +106,38 @@ def test_assign_an_image_without_boxes_and_the_reweighting_alone_mode():
 def test_options_are_validated():
     with pytest.raises(ValueError, match="reweight"):
         TGFSOptions(reweight="cubic")
+    with pytest.raises(ValueError, match="unselected"):
+        TGFSOptions(unselected="negative")
+
+
+def test_candidates_on_the_lost_levels_are_ignored_not_background():
+    # the GT picks level 1 (mean 1.7 < 2.0): its level-0 candidates (points 0, 1) lose; point 4 is P6
+    costs = torch.tensor([[1.0], [3.0], [1.5], [1.9], [0.1]])
+    cand = torch.tensor([[True], [True], [True], [True], [False]])
+    matched = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions())
+    assert matched.tolist() == [-1, -1, 0, 0, -1]
+    assert unselected_candidates(costs, cand, LEVEL, matched, TGFSOptions()).tolist() == [True, True, False, False, False]
+    # a point that lost for one GT but is positive for another is not ignored
+    two = torch.tensor([[1.0, 0.1], [3.0, 9.0], [1.5, 9.0], [1.9, 9.0], [0.1, 9.0]])
+    cand2 = torch.tensor([[True, True], [True, False], [True, False], [True, False], [False, False]])
+    matched2 = tgfs_match(two, cand2, LEVEL, torch.full((5,), -1), TGFSOptions())
+    assert matched2.tolist() == [1, -1, 0, 0, -1]
+    assert unselected_candidates(two, cand2, LEVEL, matched2, TGFSOptions()).tolist() == [False, True, False, False, False]
+
+
+def test_assign_weights_zero_on_the_ignored_points_only_with_ignore():
+    # two points per level on levels 0 and 1, a GT around them; level 1's boxes are the good ones
+    points = torch.tensor([[48.0, 48.0], [56.0, 56.0], [48.0, 48.0], [64.0, 64.0]])
+    strides = torch.tensor([8.0, 8.0, 16.0, 16.0])
+    level = torch.tensor([0, 0, 1, 1])
+    gt = torch.tensor([[20.0, 20.0, 80.0, 80.0]])
+    pred = torch.tensor([[40.0, 40.0, 50.0, 50.0]] * 2 + [[20.0, 20.0, 80.0, 80.0]] * 2)
+    logits = torch.zeros(4, 1)
+    for mode, lost_weight in (("ignore", 0.0), ("background", 1.0)):
+        matched, w = tgfs_assign(points, strides, level, logits, pred, gt, torch.tensor([0]),
+                                 torch.full((4,), -1), TGFSOptions(unselected=mode, reweight="none"))
+        assert matched.tolist() == [-1, -1, 0, 0]
+        assert w.tolist() == [lost_weight, lost_weight, 1.0, 1.0]
 
 
 def tgfs_cfg(name, **tgfs):

@@ -6,7 +6,10 @@ task losses they currently incur (cost = focal classification loss on the GT's c
 the `quality_topk` cheapest); the GT takes its positives from the cheapest level (and any level within
 `margin` of it). The choice is re-made every iteration (an online assigner). Levels above the
 competing ones (P6/P7) keep the base assigner's positives (`high_levels: base`) or get none; a GT
-without any candidate point keeps the base assigner's positives. The selected samples' losses are
+without any candidate point keeps the base assigner's positives. A GT's candidate points on the levels
+it did not pick are background (`unselected: background`) or ignored by the classification loss
+(`ignore`, as FSAF ignores an instance's region on the adjacent levels): as background, a level that
+loses once is trained to score the object low, costs more the next time and never wins again. The selected samples' losses are
 reweighted by a non-linear function of their quality q = exp(-cost), normalised to mean 1 per image.
 """
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from torchvision.ops import generalized_box_iou
 SELECTIONS = ("tgfs", "base")
 REGIONS = ("center", "box")
 HIGH_LEVELS = ("base", "none")
+UNSELECTED = ("ignore", "background")
 REWEIGHTS = ("none", "quality", "focal")
 
 
@@ -33,12 +37,13 @@ class TGFSOptions:
     quality_topk: int = 0        # 0: a level's cost is the mean over its candidates; k: mean of its k cheapest
     margin: float = 0.0          # levels whose cost is within `margin` of the best level's are selected too
     high_levels: str = "base"    # base: levels above the competing ones keep the base assigner's positives | none
+    unselected: str = "ignore"   # a GT's candidates on the levels it did not pick: ignore (no cls loss) | background
     reweight: str = "quality"    # none | quality: w ~ q^gamma | focal: w ~ (1 - q)^gamma
     reweight_gamma: float = 1.0
 
     def __post_init__(self):
         for name, value, allowed in (("selection", self.selection, SELECTIONS), ("region", self.region, REGIONS), ("high_levels", self.high_levels, HIGH_LEVELS),
-                                     ("reweight", self.reweight, REWEIGHTS)):
+                                     ("unselected", self.unselected, UNSELECTED), ("reweight", self.reweight, REWEIGHTS)):
             if value not in allowed:
                 raise ValueError(f"TGFS {name} must be one of {allowed}, got {value!r}")
 
@@ -105,14 +110,20 @@ def sample_weights(costs: torch.Tensor, mode: str = "quality", gamma: float = 1.
     return w * (w.numel() / total) if total > 0 else torch.ones_like(costs)
 
 
+def level_selection(costs: torch.Tensor, candidates: torch.Tensor, point_level: torch.Tensor,
+                    opts: TGFSOptions) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(per-level costs (L, G), selected levels (L, G) bool) of each GT over the competing levels."""
+    per_level = level_costs(costs, candidates, point_level, opts.num_levels, opts.quality_topk)
+    return per_level, select_levels(per_level, opts.margin)
+
+
 def tgfs_match(costs: torch.Tensor, candidates: torch.Tensor, point_level: torch.Tensor,
                base_matched: torch.Tensor, opts: TGFSOptions) -> torch.Tensor:
     """(R,) the GT index of each point or -1, from the selected levels (see the module docstring).
     A point positive for several GTs goes to the one for which it is cheapest."""
     num_gt = costs.shape[1]
     competing = point_level < opts.num_levels
-    per_level = level_costs(costs, candidates, point_level, opts.num_levels, opts.quality_topk)
-    selected = select_levels(per_level, opts.margin)  # (L, G)
+    per_level, selected = level_selection(costs, candidates, point_level, opts)
     pos = candidates & competing[:, None] & selected[point_level.clamp(max=opts.num_levels - 1)]
     from_base = base_matched[:, None] == torch.arange(num_gt, device=costs.device)[None]  # (R, G)
     without_candidates = ~torch.isfinite(per_level).any(dim=0)  # (G,)
@@ -124,11 +135,22 @@ def tgfs_match(costs: torch.Tensor, candidates: torch.Tensor, point_level: torch
     return torch.where(torch.isfinite(best_cost), best_gt, torch.full_like(best_gt, -1))
 
 
+def unselected_candidates(costs: torch.Tensor, candidates: torch.Tensor, point_level: torch.Tensor,
+                          matched: torch.Tensor, opts: TGFSOptions) -> torch.Tensor:
+    """(R,) bool: points that are a GT's candidates on a competing level that GT did not pick, and
+    positive for no GT (what `unselected: ignore` leaves out of the classification loss)."""
+    competing = point_level < opts.num_levels
+    _, selected = level_selection(costs, candidates, point_level, opts)
+    lost = candidates & competing[:, None] & ~selected[point_level.clamp(max=opts.num_levels - 1)]
+    return lost.any(dim=1) & (matched < 0)
+
+
 def tgfs_assign(points: torch.Tensor, point_strides: torch.Tensor, point_level: torch.Tensor,
                 cls_logits: torch.Tensor, pred_boxes: torch.Tensor, gt_boxes: torch.Tensor,
                 gt_classes: torch.Tensor, base_matched: torch.Tensor,
                 opts: TGFSOptions) -> Tuple[torch.Tensor, torch.Tensor]:
-    """One image: (matched GT index per point or -1, loss weight per point: 1 off the positives)."""
+    """One image: (matched GT index per point or -1, loss weight per point: 1 off the positives, 0 on
+    the unselected candidates with `unselected: ignore`)."""
     num_points = points.shape[0]
     weights = points.new_ones(num_points)
     if gt_boxes.shape[0] == 0:
@@ -140,6 +162,8 @@ def tgfs_assign(points: torch.Tensor, point_strides: torch.Tensor, point_level: 
         else:
             candidates = candidate_mask(points, point_strides, gt_boxes, opts.region, opts.radius)
             matched = tgfs_match(costs, candidates, point_level, base_matched, opts)
+            if opts.unselected == "ignore":
+                weights[unselected_candidates(costs, candidates, point_level, matched, opts)] = 0
         pos = matched >= 0
         weights[pos] = sample_weights(costs[pos, matched[pos]], opts.reweight, opts.reweight_gamma).to(weights.dtype)
     return matched, weights
@@ -175,7 +199,7 @@ def tgfs_from_config(cfg) -> dict:
         return {"tgfs": None, "tgfs_cold_start_iters": 0}
     opts = TGFSOptions(selection=t.SELECTION, num_levels=t.NUM_LEVELS, region=t.REGION, radius=t.RADIUS,
                        loc_weight=t.LOC_WEIGHT, focal_gamma=t.FOCAL_GAMMA, quality_topk=t.QUALITY_TOPK,
-                       margin=t.MARGIN, high_levels=t.HIGH_LEVELS, reweight=t.REWEIGHT,
+                       margin=t.MARGIN, high_levels=t.HIGH_LEVELS, unselected=t.UNSELECTED, reweight=t.REWEIGHT,
                        reweight_gamma=t.REWEIGHT_GAMMA)
     return {"tgfs": opts, "tgfs_cold_start_iters": int(t.COLD_START_ITERS)}
 
