@@ -31,7 +31,7 @@ def teacher_path(tmp_path):
 @pytest.mark.parametrize("method, modes", [
     ("sdidd", {}), ("sdidd", {"cls_mode": "global", "reg_mode": "global", "feat_mode": "global"}),
     ("sdidd", {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none", "cr_confidence": "sigmoid"}),
-    ("erd", {}), ("finetune", {})])
+    ("erd", {"fr_lambda_mode": "learnable"}), ("finetune", {"fr_lambda_mode": "learnable"})])
 def test_student_trains_with_every_method(teacher_path, method, modes):
     model = build_model(student_cfg(teacher_path, method, **modes))
     init_student_from_teacher(model, str(teacher_path), 2)
@@ -45,6 +45,8 @@ def test_student_trains_with_every_method(teacher_path, method, modes):
     expected = {"finetune": set(), "erd": {"loss_distill_cls", "loss_distill_reg"}}.get(
         method, {f"loss_distill_{k}" for k in ("cls", "reg", "feat") if modes.get(f"{k}_mode", "selective") != "none"})
     assert {k for k in losses if k.startswith("loss_distill")} == expected
+    if method != "sdidd":  # FR's λ belongs to SD-IDD: no parameter, no constant loss term in the log
+        assert "loss_fr_lambda" not in losses and not hasattr(model, "distill_fr_lambda_logit")
 
 
 def test_student_initialised_from_teacher_and_checkpoint_holds_student_only(teacher_path, tmp_path):

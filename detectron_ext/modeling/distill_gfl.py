@@ -47,6 +47,8 @@ class DistillGFL(GFL):
             p.requires_grad_(False)
         self.__dict__["teacher"] = teacher  # not a submodule: not trained, not saved
         self.num_old_classes = num_old_classes
+        if method != "sdidd":  # CR / BR / FR are SD-IDD's parts: fine-tuning and ERD use none of them
+            cls_mode = reg_mode = feat_mode = "none"
         self.method, self.cls_mode, self.reg_mode, self.feat_mode = method, cls_mode, reg_mode, feat_mode
         # the student's own QFL: fine-tuning is plain training on the new data (every channel: old
         # objects become background, the paper's lower bound); ERD's public code spares the old
@@ -64,11 +66,11 @@ class DistillGFL(GFL):
             raise ValueError(f"fr_lambda must lie in (0, 1), not {fr_lambda}")
         self.fr_lambda_mode, self.fr_lambda_temperature = fr_lambda_mode, fr_lambda_temperature
         self.fr_lambda_weight = fr_lambda_weight
-        if fr_lambda_mode == "learnable":  # λ = sigmoid(ρ), ρ starting at logit(fr_lambda)
+        if fr_lambda_mode == "learnable" and feat_mode == "selective":  # λ = sigmoid(ρ), ρ from logit(fr_lambda)
             self.distill_fr_lambda_logit = torch.nn.Parameter(torch.logit(torch.tensor(float(fr_lambda))))
 
     def current_fr_lambda(self) -> torch.Tensor:
-        if self.fr_lambda_mode == "learnable":
+        if hasattr(self, "distill_fr_lambda_logit"):
             return torch.sigmoid(self.distill_fr_lambda_logit)
         return torch.tensor(self.fr_lambda)
 
