@@ -10,7 +10,8 @@ AP and AP50 per class from `WORKSPACE/metrics/RUN.json`. Used for the ablations 
         --keys distill.cls_mode distill.reg_mode distill.feat_mode \
         --out results/neu-det-cpu/incremental/ablation /work/ws_a /work/ws_b ...
 
-Rows are listed in the order given; an entry whose metrics file is missing is an error naming it.
+Rows are listed in the order given; an entry whose metrics file is missing is an error naming it, a
+params key a workspace lacks is left empty with a warning (an older workspace, a key another run ignores).
 """
 import argparse
 import json
@@ -26,11 +27,13 @@ sys.path.insert(0, str(REPO))
 from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text  # noqa: E402
 
 
-def lookup(params: dict, dotted: str):
+def lookup(params: dict, dotted: str, where: str):
+    """params[a][b]... for 'a.b...'; None (with a warning naming the file) where a workspace lacks it."""
     value = params
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
-            raise KeyError(f"params has no key {dotted!r}")
+            print(f"collect_results: {where} has no key {dotted!r}", file=sys.stderr)
+            return None
         value = value[part]
     return value
 
@@ -47,7 +50,7 @@ def collect(entries, default_run: str, keys) -> pd.DataFrame:
         m = json.loads(metrics_file.read_text())
         per_class = m.get("AP50_per_class") or m["phases"][str(max(map(int, m["phases"])))]["AP50_per_class"]
         rows.append({"run": run, "detector": m.get("detector"), "assigner": m.get("assigner", "base"),
-                     "method": m.get("method") or "-", **{k.split(".")[-1]: lookup(params, k) for k in keys},
+                     "method": m.get("method") or "-", **{k.split(".")[-1]: lookup(params, k, ws / "params.yaml") for k in keys},
                      "mAP_old": m.get("mAP50_old"), "mAP_new": m.get("mAP50_new"), "mAP_all": m["mAP50"],
                      "AP": m["AP"], **per_class, "workspace": ws.name})
     return pd.DataFrame(rows)
