@@ -216,7 +216,7 @@ def test_build_config_maps_the_tgfs_params():
     params = tiny_params(max_iter=40)
     params["tgfs"]["reweight"] = "focal"
     cfg = build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8, assigner="tgfs")
-    assert cfg.MODEL.TGFS.ENABLED and cfg.MODEL.TGFS.REWEIGHT == "focal" and cfg.MODEL.TGFS.COLD_START_ITERS == 4
+    assert cfg.MODEL.TGFS.ENABLED and cfg.MODEL.TGFS.REWEIGHT == "focal" and cfg.MODEL.TGFS.COLD_START_ITERS == round(40 * params["tgfs"]["cold_start_fraction"])
     assert not build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8).MODEL.TGFS.ENABLED
     with pytest.raises(ValueError, match="assigner"):
         build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8, assigner="atss")
