@@ -9,7 +9,8 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from detectron_ext.modeling.tgfs import (TGFSOptions, candidate_mask, level_costs, pair_costs, sample_weights,
-                                         select_levels, tgfs_assign, tgfs_match, unselected_candidates)
+                                         select_levels, tgfs_assign, tgfs_match, unselected_candidates,
+                                         level_selection)
 from test_models import batch, small_cfg
 
 # five points: two on level 0, two on level 1, one on level 3 (P6, above the competing levels)
@@ -116,13 +117,15 @@ def test_candidates_on_the_lost_levels_are_ignored_not_background():
     cand = torch.tensor([[True], [True], [True], [True], [False]])
     matched = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions())
     assert matched.tolist() == [-1, -1, 0, 0, -1]
-    assert unselected_candidates(costs, cand, LEVEL, matched, TGFSOptions()).tolist() == [True, True, False, False, False]
+    selected = level_selection(costs, cand, LEVEL, TGFSOptions())[1]
+    assert unselected_candidates(cand, LEVEL, selected, matched).tolist() == [True, True, False, False, False]
     # a point that lost for one GT but is positive for another is not ignored
     two = torch.tensor([[1.0, 0.1], [3.0, 9.0], [1.5, 9.0], [1.9, 9.0], [0.1, 9.0]])
     cand2 = torch.tensor([[True, True], [True, False], [True, False], [True, False], [False, False]])
     matched2 = tgfs_match(two, cand2, LEVEL, torch.full((5,), -1), TGFSOptions())
     assert matched2.tolist() == [1, -1, 0, 0, -1]
-    assert unselected_candidates(two, cand2, LEVEL, matched2, TGFSOptions()).tolist() == [False, True, False, False, False]
+    selected2 = level_selection(two, cand2, LEVEL, TGFSOptions())[1]
+    assert unselected_candidates(cand2, LEVEL, selected2, matched2).tolist() == [False, True, False, False, False]
 
 
 def test_assign_weights_zero_on_the_ignored_points_only_with_ignore():

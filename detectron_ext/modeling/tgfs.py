@@ -118,12 +118,13 @@ def level_selection(costs: torch.Tensor, candidates: torch.Tensor, point_level: 
 
 
 def tgfs_match(costs: torch.Tensor, candidates: torch.Tensor, point_level: torch.Tensor,
-               base_matched: torch.Tensor, opts: TGFSOptions) -> torch.Tensor:
+               base_matched: torch.Tensor, opts: TGFSOptions, selection=None) -> torch.Tensor:
     """(R,) the GT index of each point or -1, from the selected levels (see the module docstring).
-    A point positive for several GTs goes to the one for which it is cheapest."""
+    A point positive for several GTs goes to the one for which it is cheapest. `selection`: the
+    level_selection output when the caller already has it."""
     num_gt = costs.shape[1]
     competing = point_level < opts.num_levels
-    per_level, selected = level_selection(costs, candidates, point_level, opts)
+    per_level, selected = selection or level_selection(costs, candidates, point_level, opts)
     pos = candidates & competing[:, None] & selected[point_level.clamp(max=opts.num_levels - 1)]
     from_base = base_matched[:, None] == torch.arange(num_gt, device=costs.device)[None]  # (R, G)
     without_candidates = ~torch.isfinite(per_level).any(dim=0)  # (G,)
@@ -135,13 +136,13 @@ def tgfs_match(costs: torch.Tensor, candidates: torch.Tensor, point_level: torch
     return torch.where(torch.isfinite(best_cost), best_gt, torch.full_like(best_gt, -1))
 
 
-def unselected_candidates(costs: torch.Tensor, candidates: torch.Tensor, point_level: torch.Tensor,
-                          matched: torch.Tensor, opts: TGFSOptions) -> torch.Tensor:
-    """(R,) bool: points that are a GT's candidates on a competing level that GT did not pick, and
-    positive for no GT (what `unselected: ignore` leaves out of the classification loss)."""
-    competing = point_level < opts.num_levels
-    _, selected = level_selection(costs, candidates, point_level, opts)
-    lost = candidates & competing[:, None] & ~selected[point_level.clamp(max=opts.num_levels - 1)]
+def unselected_candidates(candidates: torch.Tensor, point_level: torch.Tensor, selected: torch.Tensor,
+                          matched: torch.Tensor) -> torch.Tensor:
+    """(R,) bool: points that are a GT's candidates on a competing level that GT did not pick
+    (`selected`: (L, G) from level_selection), and positive for no GT (what `unselected: ignore`
+    leaves out of the classification loss)."""
+    num_levels = selected.shape[0]
+    lost = candidates & (point_level < num_levels)[:, None] & ~selected[point_level.clamp(max=num_levels - 1)]
     return lost.any(dim=1) & (matched < 0)
 
 
@@ -161,9 +162,10 @@ def tgfs_assign(points: torch.Tensor, point_strides: torch.Tensor, point_level: 
             matched = base_matched.clone()
         else:
             candidates = candidate_mask(points, point_strides, gt_boxes, opts.region, opts.radius)
-            matched = tgfs_match(costs, candidates, point_level, base_matched, opts)
+            selection = level_selection(costs, candidates, point_level, opts)
+            matched = tgfs_match(costs, candidates, point_level, base_matched, opts, selection)
             if opts.unselected == "ignore":
-                weights[unselected_candidates(costs, candidates, point_level, matched, opts)] = 0
+                weights[unselected_candidates(candidates, point_level, selection[1], matched)] = 0
         pos = matched >= 0
         weights[pos] = sample_weights(costs[pos, matched[pos]], opts.reweight, opts.reweight_gamma).to(weights.dtype)
     return matched, weights
