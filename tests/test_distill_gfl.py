@@ -115,3 +115,24 @@ def test_which_classification_rows_the_students_own_qfl_trains(teacher_path, met
     (losses["loss_qfl"] + losses["loss_bbox"]).backward()  # the student's own losses only
     old_grad = model.head.cls_score.weight.grad[:2].abs().sum().item()
     assert (old_grad > 0) == old_rows_trained and model.head.cls_score.weight.grad[2].abs().sum() > 0
+
+
+def test_sdidd_with_every_part_none_is_fine_tuning(teacher_path):
+    """The ablation's none/none/none row is reported by the fine-tuning run: same losses, same gradients."""
+    finetune = build_model(student_cfg(teacher_path, "finetune"))
+    init_student_from_teacher(finetune, str(teacher_path), 2)
+    bare = build_model(student_cfg(teacher_path, "sdidd", cls_mode="none", reg_mode="none", feat_mode="none"))
+    bare.load_state_dict(finetune.state_dict())
+    images, grads = [batch(True), batch(False)], []
+    for model in (finetune, bare):
+        model.train()
+        with EventStorage():
+            losses = model(images)
+        sum(losses.values()).backward()
+        grads.append((losses, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (l_ft, g_ft), (l_bare, g_bare) = grads
+    assert l_ft.keys() == l_bare.keys() == {"loss_qfl", "loss_bbox", "loss_dfl"}
+    for k in l_ft:
+        assert torch.equal(l_ft[k], l_bare[k]), k
+    assert g_ft.keys() == g_bare.keys() and g_ft["head.cls_score.weight"].abs().sum() > 0
+    assert all(torch.equal(g_ft[n], g_bare[n]) for n in g_ft)
