@@ -1,0 +1,45 @@
+"""scripts/compare_traces.py: means over the last iterations per run, a PNG, clear errors."""
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import compare_traces  # noqa: E402
+
+
+def trace(path: Path, lambdas, feats):
+    rows = [{"iteration": i, "fr_lambda": lam, "selected_cls": 1.0, "selected_feat": f, "selected_reg": 0.0}
+            for i, (lam, f) in enumerate(zip(lambdas, feats))]
+    # a resumed run logs iteration 1 twice: the later row counts
+    rows.insert(2, {**rows[1], "fr_lambda": 9.0})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_means_over_the_last_iterations_and_outputs(tmp_path):
+    a = trace(tmp_path / "a.csv", [0.5, 0.45, 0.4, 0.4], [100, 120, 140, 160])
+    b = trace(tmp_path / "b.csv", [0.8] * 4, [10, 20, 30, 40])
+    out = tmp_path / "out" / "lam"
+    compare_traces.main([f"learnable={a}", f"fixed={b}", "--out", str(out), "--last", "2"])
+    table = json.loads(out.with_suffix(".json").read_text())
+    assert table["learnable"]["fr_lambda"] == pytest.approx(0.4)
+    assert table["learnable"]["selected_feat"] == pytest.approx(150.0)
+    assert table["fixed"]["selected_feat"] == pytest.approx(35.0)
+    assert out.with_suffix(".png").stat().st_size > 0
+    assert "| learnable" in out.with_suffix(".md").read_text()
+    # iteration 1 logged twice (a resumed run): the later row (λ 9.0) is the one kept
+    three = compare_traces.summary(compare_traces.read_traces([f"a={a}"]), last=3)
+    assert three.loc["a", "fr_lambda"] == pytest.approx((9.0 + 0.4 + 0.4) / 3)
+
+
+def test_bad_entries_are_errors_naming_them(tmp_path):
+    with pytest.raises(SystemExit, match="LABEL=PATH"):
+        compare_traces.read_traces([str(tmp_path / "x.csv")])
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        compare_traces.read_traces([f"a={tmp_path / 'missing.csv'}"])
+    (tmp_path / "log.csv").write_text("iteration,loss\n0,1.0\n")
+    with pytest.raises(ValueError, match="not a distillation trace"):
+        compare_traces.read_traces([f"a={tmp_path / 'log.csv'}"])
