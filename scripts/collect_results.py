@@ -53,7 +53,8 @@ def collect(entries, default_run: str, keys) -> pd.DataFrame:
                      "method": m.get("method") or "-", **{k.split(".")[-1]: lookup(params, k, ws / "params.yaml") for k in keys},
                      "mAP_old": m.get("mAP50_old"), "mAP_new": m.get("mAP50_new"), "mAP_all": m["mAP50"],
                      "AP": m["AP"], **per_class, "workspace": ws.name})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)  # rows with fewer classes (a teacher) would put later classes after `workspace`
+    return table[[c for c in table.columns if c != "workspace"] + ["workspace"]]
 
 
 def main(argv=None):

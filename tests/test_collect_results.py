@@ -44,3 +44,15 @@ def test_missing_metrics_is_an_error_and_a_missing_key_a_warning(tmp_path, capsy
     table = collect_results.collect([str(a)], "sdidd", ["distill.nope"])
     assert table["nope"].isna().all()
     assert "params.yaml has no key 'distill.nope'" in capsys.readouterr().err
+
+
+def test_workspace_column_stays_last_when_a_first_row_has_fewer_classes(tmp_path):
+    teacher = workspace(tmp_path, "t", "gfl_teacher", "selective", (30.0, 20.0))
+    metrics_file = teacher / "metrics" / "gfl_teacher.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["AP50_per_class"] = {"a": 30.0}  # the teacher knows the old class only
+    metrics_file.write_text(json.dumps(metrics))
+    student = workspace(tmp_path, "s", "sdidd", "selective", (10.0, 50.0))
+    table = collect_results.collect([f"{teacher}:gfl_teacher", str(student)], "sdidd", [])
+    assert list(table.columns[-3:]) == ["a", "b", "workspace"]
+    assert list(table["b"].isna()) == [True, False]
