@@ -65,7 +65,7 @@ def plot(frame: pd.DataFrame, png_path, title, ylabel, kind="bar"):
         ax.set_xticks(frame.index)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     save_figure(fig, png_path)
 
