@@ -116,6 +116,13 @@ def new_config():
     return cfg
 
 
+def training_seed(params: dict) -> int:
+    """The seed of weight init and data order: `train.seed`, or the top-level `seed` (which also
+    fixes the split) when that is null, so replicates over training noise keep the same test set."""
+    seed = params.get("train", {}).get("seed")
+    return int(params["seed"] if seed is None else seed)
+
+
 def build_config(params: dict, detector: str, num_classes: int, train_set: str, test_set: str,
                  output_dir: str, num_train_images: int, assigner: str = "base") -> CN:
     """The detectron2 config of one training run from params.yaml: the detector's yaml file,
@@ -205,7 +212,7 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
     cfg.DATALOADER.NUM_WORKERS = int(params["train"].get("num_workers", 0))
     device = str(params.get("device", "auto"))
     cfg.MODEL.DEVICE = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    cfg.SEED = int(params["seed"])
+    cfg.SEED = training_seed(params)
     cfg.OUTPUT_DIR = str(output_dir)
     return cfg
 

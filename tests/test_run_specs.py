@@ -50,3 +50,11 @@ def test_chain_phases_each_distilled_from_the_previous(params):
 def test_chain_teacher_must_be_a_phase_0_run(params):
     with pytest.raises(SystemExit, match="teacher run 'second' must be phase 0"):
         increment_specs(params, "bad")
+
+
+def test_train_seed_replaces_the_seed_of_training_only(params, tmp_path):
+    from detectron_ext.config import build_config
+    params["seed"] = 5
+    assert build_config(params, "gfl", 3, "x", "y", tmp_path, 8).SEED == 5   # train.seed: null
+    params["train"]["seed"] = 1
+    assert build_config(params, "gfl", 3, "x", "y", tmp_path, 8).SEED == 1
