@@ -12,6 +12,10 @@ AP and AP50 per class from `WORKSPACE/metrics/RUN.json`. Used for the ablations 
 
 Rows are listed in the order given; an entry whose metrics file is missing is an error naming it, a
 params key a workspace lacks is left empty with a warning (an older workspace, a key another run ignores).
+
+Replicates: with `--replicates-over train.seed` (a key also given in `--keys`), rows that differ only in
+that key are one configuration, and OUT_summary.{md,json} gives each one's mean, sample standard
+deviation and count of mAP50 old / new / all and AP, in the order the configurations first appear.
 """
 import argparse
 import json
@@ -57,11 +61,44 @@ def collect(entries, default_run: str, keys) -> pd.DataFrame:
     return table[[c for c in table.columns if c != "workspace"] + ["workspace"]]
 
 
+SUMMARISED = ["mAP_old", "mAP_new", "mAP_all", "AP"]
+
+
+def summarise(table: pd.DataFrame, over: str) -> pd.DataFrame:
+    """One row per configuration (every descriptive column but `over`): n, then mean and sample std
+    (NaN for n = 1) of each SUMMARISED metric; configurations in order of first appearance."""
+    first_metric = table.columns.get_loc("mAP_old")
+    config = [c for c in table.columns[:first_metric] if c != over]
+    keyed = table[config].astype(str)  # NaN (a key a run ignores) groups with NaN
+    order = list(dict.fromkeys(map(tuple, keyed.values)))
+    groups = table.groupby([keyed[c] for c in config], sort=False)
+    rows = []
+    for key, group in groups:
+        row = dict(zip(config, group[config].iloc[0]))
+        row["n"] = len(group)
+        for m in SUMMARISED:
+            values = pd.to_numeric(group[m], errors="coerce")
+            row[m], row[m + "_std"] = values.mean(), values.std(ddof=1)
+        rows.append((order.index(tuple(map(str, key))), row))
+    return pd.DataFrame([r for _, r in sorted(rows, key=lambda x: x[0])])
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """mean ± std per metric (mean alone for one replicate)."""
+    shown = summary.drop(columns=[c for m in SUMMARISED for c in (m, m + "_std")]).copy()
+    for m in SUMMARISED:
+        shown[m] = [f"{mu:.1f}" if pd.isna(sd) else f"{mu:.1f} ± {sd:.1f}"
+                    for mu, sd in zip(summary[m], summary[m + "_std"])]
+    return shown.to_markdown(index=False)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workspaces", nargs="+", metavar="WORKSPACE[:RUN]")
     ap.add_argument("--run", default="", help="run or chain name (metrics/RUN.json) where an entry names none")
     ap.add_argument("--keys", nargs="*", default=[], help="dotted params keys shown as columns")
+    ap.add_argument("--replicates-over", default="", metavar="KEY",
+                    help="a --keys entry (e.g. train.seed): also write OUT_summary with mean ± std per configuration")
     ap.add_argument("--title", default="")
     ap.add_argument("--out", required=True, help="output path without suffix: writes OUT.md and OUT.json")
     args = ap.parse_args(argv)
@@ -71,6 +108,15 @@ def main(argv=None):
     atomic_write_text(out.with_suffix(".md"), f"# {title}\n\n" + table.to_markdown(index=False, floatfmt=".1f") + "\n")
     atomic_write_json(out.with_suffix(".json"), json.loads(table.to_json(orient="records")))
     print(table.drop(columns="workspace").to_string(index=False))
+    if args.replicates_over:
+        if args.replicates_over not in args.keys:
+            ap.error(f"--replicates-over {args.replicates_over} must be one of --keys")
+        summary = summarise(table.drop(columns="workspace"), args.replicates_over.split(".")[-1])
+        stem = out.with_name(out.name + "_summary")
+        atomic_write_text(stem.with_suffix(".md"), f"# {title}: mean ± sample std over "
+                          f"{args.replicates_over}\n\n" + summary_markdown(summary) + "\n")
+        atomic_write_json(stem.with_suffix(".json"), json.loads(summary.to_json(orient="records")))
+        print(summary_markdown(summary))
 
 
 if __name__ == "__main__":
