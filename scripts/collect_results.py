@@ -11,7 +11,8 @@ AP and AP50 per class from `WORKSPACE/metrics/RUN.json`. Used for the ablations 
         --out results/neu-det-cpu/incremental/ablation /work/ws_a /work/ws_b ...
 
 Rows are listed in the order given; an entry whose metrics file is missing is an error naming it, a
-params key a workspace lacks is left empty with a warning (an older workspace, a key another run ignores).
+params key a workspace lacks is left empty with a warning (an older workspace), and `tgfs.*` keys are left
+empty for runs whose assigner is not TGFS (they ignore them).
 
 Replicates: with `--replicates-over train.seed` (a key also given in `--keys`), rows that differ only in
 that key are one configuration, and OUT_summary.{md,json} gives each one's mean, sample standard
@@ -53,8 +54,11 @@ def collect(entries, default_run: str, keys) -> pd.DataFrame:
         params = yaml.safe_load((ws / "params.yaml").read_text())
         m = json.loads(metrics_file.read_text())
         per_class = m.get("AP50_per_class") or m["phases"][str(max(map(int, m["phases"])))]["AP50_per_class"]
-        rows.append({"run": run, "detector": m.get("detector"), "assigner": m.get("assigner", "base"),
-                     "method": m.get("method") or "-", **{k.split(".")[-1]: lookup(params, k, ws / "params.yaml") for k in keys},
+        assigner = m.get("assigner", "base")
+        shown = {k.split(".")[-1]: None if k.startswith("tgfs.") and assigner != "tgfs"  # keys the run ignores
+                 else lookup(params, k, ws / "params.yaml") for k in keys}
+        rows.append({"run": run, "detector": m.get("detector"), "assigner": assigner,
+                     "method": m.get("method") or "-", **shown,
                      "mAP_old": m.get("mAP50_old"), "mAP_new": m.get("mAP50_new"), "mAP_all": m["mAP50"],
                      "AP": m["AP"], **per_class, "workspace": ws.name})
     table = pd.DataFrame(rows)  # rows with fewer classes (a teacher) would put later classes after `workspace`
