@@ -73,7 +73,7 @@ def summarise(table: pd.DataFrame, over: str) -> pd.DataFrame:
     (NaN for n = 1) of each SUMMARISED metric; configurations in order of first appearance."""
     first_metric = table.columns.get_loc("mAP_old")
     config = [c for c in table.columns[:first_metric] if c != over]
-    keyed = table[config].astype(str)  # NaN (a key a run ignores) groups with NaN
+    keyed = table[config].apply(lambda col: col.map(lambda v: "" if pd.isna(v) else str(v)))  # NaN groups too
     order = list(dict.fromkeys(map(tuple, keyed.values)))
     groups = table.groupby([keyed[c] for c in config], sort=False)
     rows = []
@@ -83,7 +83,7 @@ def summarise(table: pd.DataFrame, over: str) -> pd.DataFrame:
         for m in SUMMARISED:
             values = pd.to_numeric(group[m], errors="coerce")
             row[m], row[m + "_std"] = values.mean(), values.std(ddof=1)
-        rows.append((order.index(tuple(map(str, key))), row))
+        rows.append((order.index(tuple(key)), row))
     return pd.DataFrame([r for _, r in sorted(rows, key=lambda x: x[0])])
 
 

@@ -61,15 +61,18 @@ def test_workspace_column_stays_last_when_a_first_row_has_fewer_classes(tmp_path
 def test_replicates_over_a_seed_give_mean_and_std_per_configuration(tmp_path):
     entries = []
     for name, mode, seed, maps in [("s0", "selective", 0, (30.0, 20.0)), ("n0", "none", 0, (0.0, 40.0)),
-                                   ("s1", "selective", 1, (34.0, 24.0)), ("s2", "selective", 2, (32.0, 16.0))]:
+                                   ("s1", "selective", 1, (34.0, 24.0)), ("s2", "selective", 2, (32.0, 16.0)),
+                                   ("u0", None, 0, (10.0, 10.0)), ("u1", None, 1, (20.0, 10.0))]:
         ws = workspace(tmp_path, name, "sdidd", mode, maps)
-        (ws / "params.yaml").write_text(yaml.safe_dump({"distill": {"cls_mode": mode}, "train": {"seed": seed}}))
+        distill = {"cls_mode": mode} if mode else {}  # u*: a key the workspace lacks (NaN) still groups
+        (ws / "params.yaml").write_text(yaml.safe_dump({"distill": distill, "train": {"seed": seed}}))
         entries.append(str(ws))
     out = tmp_path / "t"
     collect_results.main([*entries, "--run", "sdidd", "--keys", "distill.cls_mode", "train.seed",
                           "--replicates-over", "train.seed", "--out", str(out)])
     summary = json.loads((tmp_path / "t_summary.json").read_text())
-    assert [(r["cls_mode"], r["n"]) for r in summary] == [("selective", 3), ("none", 1)]
+    assert [(r["cls_mode"], r["n"]) for r in summary] == [("selective", 3), ("none", 1), (None, 2)]
+    assert summary[2]["mAP_old"] == pytest.approx(15.0)
     assert summary[0]["mAP_old"] == pytest.approx(32.0) and summary[0]["mAP_old_std"] == pytest.approx(2.0)
     assert summary[0]["mAP_all"] == pytest.approx(26.0)   # all: 25, 29, 24
     assert summary[1]["mAP_old_std"] is None               # one replicate: no spread
