@@ -93,7 +93,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     for m in SUMMARISED:
         shown[m] = [f"{mu:.1f}" if pd.isna(sd) else f"{mu:.1f} ± {sd:.1f}"
                     for mu, sd in zip(summary[m], summary[m + "_std"])]
-    return shown.to_markdown(index=False)
+    return shown.astype(object).where(shown.notna(), "–").to_markdown(index=False)
 
 
 def main(argv=None):
