@@ -74,17 +74,15 @@ def summarise(table: pd.DataFrame, over: str) -> pd.DataFrame:
     first_metric = table.columns.get_loc("mAP_old")
     config = [c for c in table.columns[:first_metric] if c != over]
     keyed = table[config].apply(lambda col: col.map(lambda v: "" if pd.isna(v) else str(v)))  # NaN groups too
-    order = list(dict.fromkeys(map(tuple, keyed.values)))
-    groups = table.groupby([keyed[c] for c in config], sort=False)
     rows = []
-    for key, group in groups:
+    for _, group in table.groupby([keyed[c] for c in config], sort=False):  # in order of first appearance
         row = dict(zip(config, group[config].iloc[0]))
         row["n"] = len(group)
         for m in SUMMARISED:
             values = pd.to_numeric(group[m], errors="coerce")
             row[m], row[m + "_std"] = values.mean(), values.std(ddof=1)
-        rows.append((order.index(tuple(key)), row))
-    return pd.DataFrame([r for _, r in sorted(rows, key=lambda x: x[0])])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
