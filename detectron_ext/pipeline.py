@@ -102,8 +102,9 @@ def increment_specs(params, name: str) -> list:
         raise SystemExit(f"params.yaml: increment {name!r} is not defined under 'increments' "
                          f"(defined: {', '.join(increments)})")
     chain = increments[name]
-    method = chain.get("method", "default")
-    method = params["method"] if method == "default" else method
+    method = chain.get("method", name)
+    if method not in ("finetune", "erd", "sdidd"):
+        raise SystemExit(f"params.yaml: increment {name!r} has method {method!r}; choose finetune, erd or sdidd")
     teacher = run_spec(params, chain["teacher"])
     if teacher.phase != "0":
         raise SystemExit(f"params.yaml: increment {name!r}: its teacher run {chain['teacher']!r} must be phase 0")

@@ -1,5 +1,6 @@
 """Train and evaluate one run (a RunSpec): what the train, evaluate and increment stages do."""
 import json
+import logging
 import shutil
 
 import cv2
@@ -16,6 +17,7 @@ from .data.register import register_coco_file
 from .engine import DISTILL_TRACE, EVAL_HISTORY, sanitize, train
 from .evaluation import DefectEvaluator, nest_per_class
 from .modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
+from .modeling.efficientnet import load_imagenet_weights, resolve_weights
 from .modeling.distill_gfl import detector_state, init_student_from_teacher
 from .pipeline import RunSpec
 from .training_log import write_distill_trace, write_training_log
@@ -47,6 +49,12 @@ def train_run(params, spec: RunSpec):
 
         def init_weights(model):
             init_student_from_teacher(model, teacher, len(spec.old_classes))
+    elif cfg.MODEL.BACKBONE.NAME == "build_efficientnet_lite_fpn_backbone" and cfg.MODEL.EFFICIENTNET.WEIGHTS:
+        imagenet = resolve_weights(cfg.MODEL.EFFICIENTNET.NAME, cfg.MODEL.EFFICIENTNET.WEIGHTS)
+
+        def init_weights(model):
+            n = load_imagenet_weights(model.backbone.bottom_up, imagenet)
+            logging.getLogger("detectron_ext").info(f"{n} ImageNet tensors loaded from {imagenet}")
     if cfg.MODEL.WEIGHTS and is_torchvision_checkpoint(cfg.MODEL.WEIGHTS):
         cfg.MODEL.WEIGHTS = convert_torchvision_checkpoint(cfg.MODEL.WEIGHTS, out_dir / "imagenet_d2.pkl")
 

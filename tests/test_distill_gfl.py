@@ -100,12 +100,13 @@ def test_fixed_fr_lambda_has_no_parameter_and_must_lie_in_unit_interval(teacher_
 
 
 @pytest.mark.parametrize("method, qfl_channels, old_rows_trained", [
-    ("finetune", "new", True), ("erd", "all", False), ("sdidd", "new", False), ("sdidd", "all", True)])
+    ("finetune", "new", False), ("finetune", "all", True), ("erd", "all", False), ("sdidd", "new", False),
+    ("sdidd", "all", True)])
 def test_which_classification_rows_the_students_own_qfl_trains(teacher_path, method, qfl_channels,
                                                                 old_rows_trained):
-    """Fine-tuning's QFL covers every channel (old objects become background) whatever the
-    parameter; ERD's the new channels only; SD-IDD's follows qfl_channels. With `new` and no
-    classification distillation no loss reaches the old classes' classifier rows."""
+    """ERD's QFL covers the new channels only whatever the parameter; fine-tuning's and SD-IDD's follow
+    qfl_channels (all: old objects become background). With `new` and no classification distillation
+    no loss reaches the old classes' classifier rows (the GIoU weight is over the new channels too)."""
     modes = {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none"} if method == "sdidd" else {}
     model = build_model(student_cfg(teacher_path, method, qfl_channels=qfl_channels, **modes))
     init_student_from_teacher(model, str(teacher_path), 2)
@@ -136,3 +137,23 @@ def test_sdidd_with_every_part_none_is_fine_tuning(teacher_path):
         assert torch.equal(l_ft[k], l_bare[k]), k
     assert g_ft.keys() == g_bare.keys() and g_ft["head.cls_score.weight"].abs().sum() > 0
     assert all(torch.equal(g_ft[n], g_bare[n]) for n in g_ft)
+
+
+def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path):
+    """An image that selects nothing (no GT: BR and FR select nothing) does not dilute the others: the
+    batch's loss is the mean over all selected anchors, not a mean of per-image means."""
+    model = build_model(student_cfg(teacher_path, cls_mode="none", fr_lambda_mode="fixed"))
+    init_student_from_teacher(model, str(teacher_path), 2)
+    torch.manual_seed(0)
+    with torch.no_grad():  # a student that differs from its teacher (GN undoes a mere rescaling)
+        for p in model.backbone.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        model.head.bbox_pred.weight.add_(torch.randn_like(model.head.bbox_pred.weight))  # varied boxes for BR
+    model.train()
+    with_gt, without = batch(True), batch(False)
+    with EventStorage() as storage:
+        alone = model([with_gt])
+        both = model([with_gt, without])
+        assert storage.latest()["distill/selected_reg"][0] > 0  # BR does select anchors
+    for k in ("loss_distill_reg", "loss_distill_feat"):
+        assert alone[k].item() > 0 and both[k].item() == pytest.approx(alone[k].item(), rel=1e-4), k

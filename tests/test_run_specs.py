@@ -11,7 +11,7 @@ def params():
     p = tiny_params()
     p["runs"] = {"teacher": {"detector": "gfl", "phase": 0}, "joint": {"detector": "fcos", "phase": "joint"},
                  "second": {"phase": 1}}
-    p["increments"] = {"chain": {"teacher": "teacher", "method": "default"},
+    p["increments"] = {"chain": {"teacher": "teacher", "method": "sdidd"},
                        "bad": {"teacher": "second", "method": "erd"}}
     return p
 
@@ -42,7 +42,7 @@ def test_chain_phases_each_distilled_from_the_previous(params):
     assert [s.name for s in specs] == ["chain/phase1", "chain/phase2"]
     assert [s.teacher for s in specs] == ["teacher", "chain/phase1"]
     assert specs[1].old_classes == ["scratch", "patch", "inclusion", "crack"] and specs[1].new_classes == ["pits", "streak"]
-    assert specs[0].method == params["method"]  # default = the top-level `method`
+    assert specs[0].method == "sdidd"
     assert str(specs[1].teacher_weights) == "models/chain/phase1/model_final.pth"
     assert str(specs[1].checkpoint_dir) == "checkpoints/chain/phase2"
 
@@ -58,3 +58,53 @@ def test_train_seed_replaces_the_seed_of_training_only(params, tmp_path):
     assert build_config(params, "gfl", 3, "x", "y", tmp_path, 8).SEED == 5   # train.seed: null
     params["train"]["seed"] = 1
     assert build_config(params, "gfl", 3, "x", "y", tmp_path, 8).SEED == 1
+
+
+def test_chain_method_must_be_known(params):
+    params["increments"]["chain"]["method"] = "default"
+    with pytest.raises(SystemExit, match="method 'default'; choose finetune, erd or sdidd"):
+        increment_specs(params, "chain")
+
+
+@pytest.mark.parametrize("method", ["finetune", "erd", "sdidd"])
+def test_each_method_reads_its_own_params_only(params, tmp_path, method):
+    """`-S alpha=...` (SD-IDD's) leaves the fine-tuning and ERD students' configs unchanged, and
+    `erd.*` / `finetune.*` leave SD-IDD's unchanged."""
+    import copy
+
+    from detectron_ext.config import apply_increment_params, build_config
+
+    def student(p):
+        cfg = build_config(p, "gfl", 6, "x", "y", tmp_path, 8)
+        return apply_increment_params(cfg, p, method, "t.pth", 3, 128).dump()
+
+    base = student(params)
+    changes = {"alpha": ("alpha", 3.0), "beta": ("beta", 1.0), "distill": ("distill.cls_mode", "global"),
+               "erd": ("erd.cls_alpha", 1.0), "finetune": ("finetune.qfl_channels", "all")}
+    reads = {"finetune": {"finetune"}, "erd": {"erd"}, "sdidd": {"alpha", "beta", "distill"}}[method]
+    for section, (key, value) in changes.items():
+        p = copy.deepcopy(params)
+        *parents, leaf = key.split(".")
+        node = p
+        for k in parents:
+            node = node[k]
+        node[leaf] = value
+        assert (student(p) != base) == (section in reads), key
+
+
+def test_dvc_stages_depend_on_their_methods_params_only():
+    """What dvc.yaml declares (read by DVC itself): alpha / beta / distill are the sdidd stage's alone,
+    erd and finetune their stages' alone, and a training run depends on its scale's entry only."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    from helpers import ROOT
+
+    with Repo(str(ROOT)) as repo:
+        params = {s.addressing: {p for d in s.deps if isinstance(d, ParamsDependency) for p in d.params}
+                  for s in repo.index.stages}
+    for stage, deps in params.items():
+        assert ("alpha" in deps) == ("beta" in deps) == ("distill" in deps) == (stage == "sdidd"), stage
+        assert ("erd" in deps) == (stage == "erd") and ("finetune" in deps) == (stage == "finetune"), stage
+        assert "scales" not in deps and "method" not in deps, stage
+    assert "scales.ci" in params["train@gfl_teacher"] and "runs.gfl_teacher" in params["sdidd"]

@@ -1,7 +1,7 @@
 """The incremental student: GFL with old + new classification channels, distilled from a frozen
 GFL teacher (fine-tuning, ERD or SD-IDD). The teacher is not a submodule, so checkpoints hold the
 student alone and a trained student can be the next phase's teacher."""
-from typing import Dict, List
+from typing import Dict, Optional
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -20,6 +20,7 @@ from .box_coder import integral
 from .gfl import GFL
 
 MODES = ("none", "global", "selective")
+ERD_KEYS = ("cls_alpha", "reg_alpha", "nms_iou", "reg_temperature", "reg_weight", "weight", "teacher_boxes")
 DISTILL_PREFIX = "distill_"  # parameters of the distillation itself (FR's λ), not of the detector
 
 
@@ -27,12 +28,12 @@ DISTILL_PREFIX = "distill_"  # parameters of the distillation itself (FR's λ), 
 class DistillGFL(GFL):
     @configurable
     def __init__(self, *, teacher: GFL, num_old_classes: int, method: str = "sdidd", cls_mode="selective",
-                 reg_mode="selective", feat_mode="selective", qfl_channels: str = "all", alpha: float = 2.0,
-                 beta: float = 2.0, topk: int = 100, cr_confidence: str = "softmax", cr_temperature: float = 1.0,
+                 reg_mode="selective", feat_mode="selective", qfl_channels: str = "new", alpha: float = 2.0,
+                 beta: float = 2.0, topk: int = 100, cr_confidence: str = "sigmoid", cr_temperature: float = 1.0,
                  br_temperature: float = 1.0, br_per_gt: bool = True, fr_lambda: float = 0.5,
                  fr_lambda_mode: str = "fixed", fr_lambda_temperature: float = 0.05, fr_lambda_weight: float = 1.0,
                  cls_weight: float = 1.0, reg_weight: float = 1.0, feat_weight: float = 1.0,
-                 erd_reg_temperature: float = 10.0, **kwargs):
+                 erd_options: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
         for mode in (cls_mode, reg_mode, feat_mode):
             if mode not in MODES:
@@ -50,16 +51,19 @@ class DistillGFL(GFL):
         if method != "sdidd":  # CR / BR / FR are SD-IDD's parts: fine-tuning and ERD use none of them
             cls_mode = reg_mode = feat_mode = "none"
         self.method, self.cls_mode, self.reg_mode, self.feat_mode = method, cls_mode, reg_mode, feat_mode
-        # the student's own QFL: fine-tuning is plain training on the new data (every channel: old
-        # objects become background, the paper's lower bound); ERD's public code spares the old
-        # channels; SD-IDD follows `qfl_channels` (default all: the paper's none/none/none row is
-        # its fine-tuning row, and CR is then what keeps the old classes; see README)
-        self.qfl_channels = {"finetune": "all", "erd": "new"}.get(method, qfl_channels)
+        # the student's own QFL (and its GIoU/DFL weights): `qfl_channels` new = the new classes'
+        # channels only (ERD's code; unlabelled old objects are not pushed to background), all = every
+        # channel; fine-tuning and SD-IDD follow the parameter, ERD always uses new as its code does
+        if qfl_channels not in ("all", "new"):
+            raise ValueError(f"qfl_channels must be all or new, not {qfl_channels!r}")
+        self.qfl_channels = "new" if method == "erd" else qfl_channels
         self.alpha, self.beta, self.topk = alpha, beta, topk
         self.cr_confidence, self.cr_temperature = cr_confidence, cr_temperature
         self.br_temperature, self.br_per_gt, self.fr_lambda = br_temperature, br_per_gt, fr_lambda
         self.cls_weight, self.reg_weight, self.feat_weight = cls_weight, reg_weight, feat_weight
-        self.erd_reg_temperature = erd_reg_temperature
+        self.erd = dict(erd_options or {})  # MODEL.ERD (config.py: add_distill_config holds the defaults)
+        if method == "erd" and set(ERD_KEYS) - set(self.erd):
+            raise ValueError(f"ERD needs the options {sorted(set(ERD_KEYS) - set(self.erd))}")
         if fr_lambda_mode not in ("fixed", "learnable"):
             raise ValueError(f"fr_lambda_mode must be fixed or learnable, not {fr_lambda_mode!r}")
         if not 0.0 < fr_lambda < 1.0:
@@ -92,7 +96,8 @@ class DistillGFL(GFL):
                     br_temperature=d.BR_TEMPERATURE, br_per_gt=d.BR_PER_GT, fr_lambda=d.FR_LAMBDA,
                     fr_lambda_mode=d.FR_LAMBDA_MODE, fr_lambda_temperature=d.FR_LAMBDA_TEMPERATURE,
                     fr_lambda_weight=d.FR_LAMBDA_WEIGHT,
-                    cls_weight=d.CLS_WEIGHT, reg_weight=d.REG_WEIGHT, feat_weight=d.FEAT_WEIGHT)
+                    cls_weight=d.CLS_WEIGHT, reg_weight=d.REG_WEIGHT, feat_weight=d.FEAT_WEIGHT,
+                    erd_options={k.lower(): v for k, v in cfg.MODEL.ERD.items()})
         return args
 
     def train(self, mode: bool = True):
@@ -105,7 +110,7 @@ class DistillGFL(GFL):
         self.teacher._apply(fn, *args, **kwargs)
         return self
 
-    def forward_training(self, images, features, predictions, gt_instances):
+    def forward_losses(self, images, features, predictions, gt_instances):
         anchors, cls_s, reg_s = self.dense_predictions(features, predictions)
         matched, weights = self.training_assignment(anchors, cls_s, reg_s, gt_instances)
         anchors_t = torch.cat([a.tensor for a in anchors])
@@ -114,77 +119,95 @@ class DistillGFL(GFL):
                              sample_weights=weights)
         if self.method == "finetune":
             return losses
-        with torch.no_grad():
-            feats_t = self.teacher.backbone(images.tensor)
-            feats_t = [feats_t[f] for f in self.teacher.head_in_features]
-            _, cls_t, reg_t = self.teacher.dense_predictions(feats_t, self.teacher.head(feats_t))
+        with torch.no_grad():  # the teacher in the student's precision; its outputs in fp32
+            with self.autocast():
+                feats_t = self.teacher.backbone(images.tensor)
+                feats_t = [feats_t[f] for f in self.teacher.head_in_features]
+                head_t = self.teacher.head(feats_t)
+            feats_t = self.fp32(feats_t)
+            _, cls_t, reg_t = self.teacher.dense_predictions(feats_t, [self.fp32(p) for p in head_t])
         losses.update(self.distillation_losses(anchors_t, features, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances))
         return losses
 
     def distillation_losses(self, anchors, feats_s, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances):
+        """ERD's or SD-IDD's distillation losses for a batch. Selection is per image; SD-IDD's losses
+        are normalised by the batch's selected anchors (an image that selects nothing dilutes nothing)."""
+        if self.method == "erd":
+            return self.erd_losses(anchors, cls_s, reg_s, cls_t, reg_t)
         oc = self.num_old_classes
         flat_s = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_s], dim=1)
         flat_t = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_t], dim=1)
         points = (anchors[:, :2] + anchors[:, 2:]) / 2
-        loss_cls, loss_reg, loss_feat, counts = [], [], [], {"cls": 0, "reg": 0, "feat": 0}
+        n_img, n_anchor = cls_s.shape[:2]
+        everywhere = torch.ones(n_img, n_anchor, dtype=torch.bool, device=anchors.device)
+        masks = {k: everywhere for k in ("cls", "reg", "feat")}
+        u = torch.ones(n_img, n_anchor, device=anchors.device)  # BR's IoU weight (selective BR only)
         lam, rel_ious = self.current_fr_lambda(), []
-        for i, gt in enumerate(gt_instances):
-            gt_boxes = gt.gt_boxes.tensor
-            everywhere = torch.ones(anchors.shape[0], dtype=torch.bool, device=anchors.device)
-            if self.method == "erd":
-                m_cls = erd.select_elastic_classification(cls_t[i], self.alpha)
-                boxes_t = self.box2box_transform.apply_deltas(integral(reg_t[i], self.reg_max), anchors)
-                m_reg = erd.select_elastic_regression(reg_t[i], boxes_t, self.alpha)
-                loss_cls.append(classification_distillation(cls_t[i], cls_s[i, :, :oc], m_cls, "element"))
-                loss_reg.append(regression_distillation(reg_t[i], reg_s[i], m_reg, None, self.reg_max,
-                                                        self.erd_reg_temperature))
-                counts["cls"] += int(m_cls.sum())
-                counts["reg"] += int(m_reg.sum())
-                continue
-            boxes_s = self.box2box_transform.apply_deltas(integral(reg_s[i].detach(), self.reg_max), anchors)
-            if self.cls_mode != "none":
-                m = everywhere if self.cls_mode == "global" else select_high_confidence(
-                    cls_t[i], self.alpha, self.cr_confidence, self.cr_temperature)
-                loss_cls.append(classification_distillation(cls_t[i], cls_s[i, :, :oc], m))
-                counts["cls"] += int(m.sum())
-            if self.reg_mode != "none":
-                if self.reg_mode == "global":
-                    m, u = everywhere, None
-                else:
-                    m, u = select_cascaded_regression(points, boxes_s, gt_boxes, self.topk, self.beta, self.br_per_gt)
-                loss_reg.append(regression_distillation(reg_t[i], reg_s[i], m, u, self.reg_max, self.br_temperature))
-                counts["reg"] += int(m.sum())
-            if self.feat_mode != "none":
-                if self.feat_mode == "global":
-                    m = everywhere
-                elif gt_boxes.shape[0] == 0:
-                    m = ~everywhere
-                else:
+        if self.cls_mode == "selective":
+            masks["cls"] = torch.stack([select_high_confidence(c, self.alpha, self.cr_confidence, self.cr_temperature)
+                                        for c in cls_t])
+        if "selective" in (self.reg_mode, self.feat_mode):
+            masks["reg"], masks["feat"] = masks["reg"].clone(), masks["feat"].clone()
+            for i, gt in enumerate(gt_instances):
+                gt_boxes = gt.gt_boxes.tensor
+                boxes_s = self.box2box_transform.apply_deltas(integral(reg_s[i].detach(), self.reg_max), anchors)
+                if self.reg_mode == "selective":
+                    masks["reg"][i], u[i] = select_cascaded_regression(points, boxes_s, gt_boxes, self.topk,
+                                                                       self.beta, self.br_per_gt)
+                if self.feat_mode == "selective":
+                    if gt_boxes.shape[0] == 0:
+                        masks["feat"][i] = False
+                        continue
                     ious = difficulty_thresholds(boxes_s, gt_boxes)  # I, m, G: once for the mask and λ
-                    m = difficulty_mask(*ious, lam)
+                    masks["feat"][i] = difficulty_mask(*ious, lam)
                     if self.fr_lambda_mode == "learnable":
                         rel_ious.append(relative_iou(*ious))
-                loss_feat.append(feature_distillation(flat_t[i], flat_s[i], m))
-                counts["feat"] += int(m.sum())
+        out: Dict[str, torch.Tensor] = {}
         storage = get_event_storage()
-        n = max(len(gt_instances), 1)
-        for k, v in counts.items():
-            storage.put_scalar(f"distill/selected_{k}", v / n, smoothing_hint=False)
+        for part, mode in (("cls", self.cls_mode), ("reg", self.reg_mode), ("feat", self.feat_mode)):
+            if mode != "none":
+                storage.put_scalar(f"distill/selected_{part}", float(masks[part].sum()) / max(n_img, 1),
+                                   smoothing_hint=False)
+        if self.cls_mode != "none":
+            m = masks["cls"].flatten()
+            out["loss_distill_cls"] = self.cls_weight * classification_distillation(
+                cls_t.flatten(0, 1), cls_s[..., :oc].flatten(0, 1), m)
+        if self.reg_mode != "none":
+            m = masks["reg"].flatten()
+            weight = u.flatten() if self.reg_mode == "selective" else None
+            out["loss_distill_reg"] = self.reg_weight * regression_distillation(
+                reg_t.flatten(0, 1), reg_s.flatten(0, 1), m, weight, self.reg_max, self.br_temperature)
+        if self.feat_mode != "none":
+            out["loss_distill_feat"] = self.feat_weight * feature_distillation(
+                flat_t.flatten(0, 1), flat_s.flatten(0, 1), masks["feat"].flatten())
         if self.feat_mode == "selective":
             storage.put_scalar("distill/fr_lambda", float(lam.detach()), smoothing_hint=False)
-        out: Dict[str, torch.Tensor] = {}
-        if loss_cls:
-            out["loss_distill_cls"] = self.cls_weight * torch.stack(loss_cls).mean()
-        if loss_reg:
-            out["loss_distill_reg"] = self.reg_weight * torch.stack(loss_reg).mean()
-        if loss_feat:
-            out["loss_distill_feat"] = self.feat_weight * torch.stack(loss_feat).mean()
-        if self.fr_lambda_mode == "learnable" and self.feat_mode == "selective":
-            # λ's own objective, 1 − η ≥ 0: only λ receives its gradient (r is data)
-            r = torch.cat(rel_ious) if rel_ious else lam.new_zeros(0)
-            eta = soft_otsu_separability(r, lam, self.fr_lambda_temperature)
-            out["loss_fr_lambda"] = self.fr_lambda_weight * (1.0 - eta)
+            if self.fr_lambda_mode == "learnable":
+                # λ's own objective, 1 − η ≥ 0: only λ receives its gradient (r is data)
+                r = torch.cat(rel_ious) if rel_ious else lam.new_zeros(0)
+                eta = soft_otsu_separability(r, lam, self.fr_lambda_temperature)
+                out["loss_fr_lambda"] = self.fr_lambda_weight * (1.0 - eta)
         return out
+
+    def erd_losses(self, anchors, cls_s, reg_s, cls_t, reg_t):
+        """ERD as Hi-FT/ERD's code (detectron_ext/distillation/erd.py): per image, summed over the batch."""
+        oc, e = self.num_old_classes, self.erd
+        points = (anchors[:, :2] + anchors[:, 2:]) / 2
+        strides = (anchors[:, 2] - anchors[:, 0]) / self.box2box_transform.anchor_scale
+        loss_cls, loss_reg, n_cls, n_reg = [], [], 0, 0
+        for i in range(cls_s.shape[0]):
+            m_cls = erd.select_elastic_classification(cls_t[i], e["cls_alpha"])
+            boxes_t = erd.decode_teacher_boxes(points, integral(reg_t[i], self.reg_max), strides, e["teacher_boxes"])
+            m_reg = erd.select_elastic_regression(reg_t[i], cls_t[i], boxes_t, e["reg_alpha"], e["nms_iou"])
+            loss_cls.append(erd.elastic_classification_loss(cls_t[i], cls_s[i, :, :oc], m_cls))
+            loss_reg.append(erd.elastic_regression_loss(reg_t[i], reg_s[i], cls_s[i, :, :oc], m_reg, self.reg_max,
+                                                        e["reg_temperature"], e["reg_weight"]))
+            n_cls, n_reg = n_cls + int(m_cls.sum()), n_reg + int(m_reg.sum())
+        storage = get_event_storage()
+        storage.put_scalar("distill/selected_cls", n_cls / cls_s.shape[0], smoothing_hint=False)
+        storage.put_scalar("distill/selected_reg", n_reg / cls_s.shape[0], smoothing_hint=False)
+        return {"loss_distill_cls": e["weight"] * torch.stack(loss_cls).sum(),
+                "loss_distill_reg": e["weight"] * torch.stack(loss_reg).sum()}
 
 
 def load_teacher(teacher: GFL, path: str, num_old_classes: int):

@@ -37,7 +37,7 @@ class GFL(DenseDetector):
                  giou_weight: float = 2.0, test_score_thresh: float = 0.05,
                  test_topk_candidates: int = 1000, test_nms_thresh: float = 0.6,
                  max_detections_per_image: int = 100, tgfs: Optional[TGFSOptions] = None,
-                 tgfs_cold_start_iters: int = 0, pixel_mean, pixel_std):
+                 tgfs_cold_start_iters: int = 0, precision: str = "fp32", pixel_mean, pixel_std):
         super().__init__(backbone, head, head_in_features, pixel_mean=pixel_mean, pixel_std=pixel_std)
         self.num_classes = num_classes
         self.reg_max = reg_max
@@ -55,6 +55,9 @@ class GFL(DenseDetector):
         self.test_nms_thresh = test_nms_thresh
         self.max_detections_per_image = max_detections_per_image
         self.tgfs, self.tgfs_cold_start_iters = tgfs, tgfs_cold_start_iters
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
+        self.precision = precision
 
     @classmethod
     def from_config(cls, cfg):
@@ -68,8 +71,21 @@ class GFL(DenseDetector):
                 "dfl_weight": g.DFL_WEIGHT, "giou_weight": g.GIOU_WEIGHT,
                 "test_score_thresh": g.SCORE_THRESH_TEST, "test_topk_candidates": g.TOPK_CANDIDATES_TEST,
                 "test_nms_thresh": g.NMS_THRESH_TEST,
-                "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+                "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE, "precision": cfg.MODEL.PRECISION,
                 "pixel_mean": cfg.MODEL.PIXEL_MEAN, "pixel_std": cfg.MODEL.PIXEL_STD, **tgfs_from_config(cfg)}
+
+    # ---- precision -------------------------------------------------------------------------------
+    def autocast(self, enabled: bool = True):
+        """bf16 autocast for the backbone and head when `precision` is bf16 (a no-op context for fp32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled and self.precision == "bf16")
+
+    def forward(self, batched_inputs):
+        with self.autocast():
+            return super().forward(batched_inputs)
+
+    @staticmethod
+    def fp32(tensors):
+        return [t.float() for t in tensors]
 
     # ---- dense predictions -------------------------------------------------------------------
     def dense_predictions(self, features, predictions):
@@ -97,6 +113,11 @@ class GFL(DenseDetector):
         return matched, weights
 
     def forward_training(self, images, features, predictions, gt_instances):
+        with self.autocast(enabled=False):  # assignment and losses in fp32
+            return self.forward_losses(images, self.fp32(features), [self.fp32(p) for p in predictions],
+                                       gt_instances)
+
+    def forward_losses(self, images, features, predictions, gt_instances):
         anchors, cls_logits, reg_logits = self.dense_predictions(features, predictions)
         matched, weights = self.training_assignment(anchors, cls_logits, reg_logits, gt_instances)
         return self.losses(Boxes.cat(anchors).tensor, cls_logits, reg_logits, gt_instances, matched,
@@ -139,7 +160,9 @@ class GFL(DenseDetector):
             qfl = qfl * sample_w[..., None]
         loss_qfl = qfl.sum() / max(num_pos, 1)
 
-        weight = cls_logits.detach().sigmoid()[pos].max(dim=1).values if num_pos > 0 else pred_dist.new_zeros(0)
+        # GIoU / DFL weight: the positive's max score over the QFL's channels (ERD: the new classes')
+        weight = cls_logits[..., class_channels].detach().sigmoid()[pos].max(dim=1).values if num_pos > 0 \
+            else pred_dist.new_zeros(0)
         weight_sum = max(float(weight.sum()), 1.0)
         if sample_w is not None:
             weight = weight * sample_w[pos]
@@ -152,6 +175,10 @@ class GFL(DenseDetector):
 
     # ---- inference ----------------------------------------------------------------------------
     def forward_inference(self, images, features, predictions):
+        with self.autocast(enabled=False):  # decoding and NMS in fp32
+            return self.decode_detections(images, self.fp32(features), [self.fp32(p) for p in predictions])
+
+    def decode_detections(self, images, features, predictions):
         cls, reg = self._transpose_dense_predictions(predictions, [self.num_classes, 4 * (self.reg_max + 1)])
         anchors = self.anchor_generator(features)
         results = []
