@@ -213,7 +213,7 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
     cfg.INPUT.MAX_SIZE_TRAIN = cfg.INPUT.MAX_SIZE_TEST = max(1333, size)
 
     batch = int(scale["batch"])
-    if "epochs" in scale:  # detectron2 counts iterations: epochs x images / batch
+    if scale.get("epochs"):  # detectron2 counts iterations: epochs x images / batch (null: max_iter)
         iters_per_epoch = max(1, num_train_images // batch)
         max_iter = int(scale["epochs"]) * iters_per_epoch
         steps = [int(e) * iters_per_epoch for e in scale.get("step_epochs", [])]
