@@ -7,6 +7,7 @@ from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
 from detectron_ext.distillation import erd
+from detectron_ext.distillation.losses import classification_distillation
 from detectron_ext.modeling.distill_gfl import init_student_from_teacher
 
 from test_distill_gfl import student_cfg, teacher_path  # noqa: F401  (fixture)
@@ -44,12 +45,12 @@ def test_3_teacher_boxes_without_the_stride_as_its_code_or_in_pixels():
         erd.decode_teacher_boxes(points, dist, strides, "pixels")
 
 
-def test_4_classification_loss_is_the_mean_over_selected_elements():
+def test_4_classification_loss_is_the_mean_over_selected_elements():  # ERD uses the shared L2, "element"
     t = torch.tensor([[1.0, 2.0], [0.0, 0.0], [3.0, -1.0]])
     s = torch.tensor([[0.0, 2.0], [5.0, 5.0], [1.0, 0.0]], requires_grad=True)
     mask = torch.tensor([True, False, True])
-    assert erd.elastic_classification_loss(t, s, mask).item() == pytest.approx((1 + 0 + 4 + 1) / 4)
-    assert erd.elastic_classification_loss(t, s, torch.zeros(3, dtype=torch.bool)).item() == 0.0
+    assert classification_distillation(t, s, mask, "element").item() == pytest.approx((1 + 0 + 4 + 1) / 4)
+    assert classification_distillation(t, s, torch.zeros(3, dtype=torch.bool), "element").item() == 0.0
 
 
 def test_5_regression_loss_mean_over_bins_times_t2_weighted_by_student_old_score_over_4_times_025():

