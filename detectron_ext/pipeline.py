@@ -1,8 +1,13 @@
 """What the stage scripts share: params, file locations, and what a run trains and tests on."""
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from .data.errors import DatasetError
+from .params_schema import ParamsError, validate_params
 
 PREPARED = Path("data/prepared")
 SPLITS = Path("data/splits")
@@ -14,8 +19,30 @@ REPORTS = Path("reports")
 
 
 def load_params(path="params.yaml") -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f)
+    """params.yaml, checked against the schema (params_schema.py); ParamsError naming the key otherwise."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            params = yaml.safe_load(f)
+    except OSError as e:
+        raise ParamsError(f"{path}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f"line {where.line + 1}: " if where else ""
+        raise ParamsError(f"{path}: {line}not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    return validate_params(params, path)
+
+
+def run_stage(main, *args):
+    """Run a stage's main(*args). Bad input (DatasetError, ParamsError) ends it with one line on stderr
+    (the file, the problem) and exit status 1; DEFECT_IL_DEBUG=1 shows the traceback instead."""
+    try:
+        return main(*args)
+    except (DatasetError, ParamsError) as e:
+        if os.environ.get("DEFECT_IL_DEBUG"):
+            raise
+        sys.exit(f"error: {e}")
 
 
 def dataset_spec(params) -> dict:

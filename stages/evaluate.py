@@ -9,14 +9,19 @@ import sys
 
 import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before detectron2.data loads)
 from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
-from detectron_ext.pipeline import METRICS, load_params, run_spec
+from detectron_ext.pipeline import METRICS, load_params, run_spec, run_stage
 from detectron_ext.run import evaluate_run, per_class_table
+
+
+def main(name):
+    params = load_params()
+    spec = run_spec(params, name)
+    metrics = evaluate_run(params, spec)
+    atomic_write_json(METRICS / f"{spec.name}.json", metrics)
+    atomic_write_text(METRICS / f"{spec.name}.md", per_class_table(metrics, spec))
+
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
-    params = load_params()
-    spec = run_spec(params, sys.argv[1])
-    metrics = evaluate_run(params, spec)
-    atomic_write_json(METRICS / f"{spec.name}.json", metrics)
-    atomic_write_text(METRICS / f"{spec.name}.md", per_class_table(metrics, spec))
+    run_stage(main, sys.argv[1])

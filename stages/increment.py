@@ -13,14 +13,12 @@ import sys
 
 import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before detectron2.data loads)
 from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
-from detectron_ext.pipeline import METRICS, increment_specs, load_params
+from detectron_ext.pipeline import METRICS, increment_specs, load_params, run_stage
 from detectron_ext.run import evaluate_run, per_class_table, train_run
 
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit(__doc__)
+
+def main(name):
     params = load_params()
-    name = sys.argv[1]
     phases, tables = {}, []
     for spec in increment_specs(params, name):
         train_run(params, spec)
@@ -28,3 +26,9 @@ if __name__ == "__main__":
         tables.append(per_class_table(phases[spec.phase], spec))
     atomic_write_json(METRICS / f"{name}.json", {**phases[spec.phase], "run": name, "phases": phases})
     atomic_write_text(METRICS / f"{name}.md", "\n".join(tables))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__)
+    run_stage(main, sys.argv[1])

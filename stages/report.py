@@ -13,7 +13,7 @@ import json
 import pandas as pd
 
 from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
-from detectron_ext.pipeline import METRICS, PLOTS, REPORTS, increment_specs, load_params
+from detectron_ext.pipeline import METRICS, PLOTS, REPORTS, increment_specs, load_params, run_stage
 from detectron_ext.training_log import save_figure
 
 COLUMNS = ["detector", "assigner", "method", "phase", "iterations", "mAP50", "mAP50_old", "mAP50_new", "AP"]
@@ -92,4 +92,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -4,9 +4,21 @@ Reads params: dataset, task, datasets.<dataset>.class_groups (or .tasks.<task>).
 """
 import json
 
-from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
+import pandas as pd
+
+from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text, staged_dir
 from detectron_ext.data.incremental import incremental_sets, set_statistics
-from detectron_ext.pipeline import METRICS, PREPARED, SPLITS, class_groups, load_params
+from detectron_ext.pipeline import METRICS, PREPARED, SPLITS, class_groups, load_params, run_stage
+
+
+def input_report_table(train, test) -> str:
+    """What prepare found legal but unusual (data/checks.py input_report), as a markdown section."""
+    reports = {part: coco["info"].get("input_report") for part, coco in (("train", train), ("test", test))}
+    if not all(reports.values()):
+        return ""
+    rows = pd.DataFrame({part: {k: (", ".join(f"{m} {n}" for m, n in v.items()) if isinstance(v, dict) else v)
+                                for k, v in r.items()} for part, r in reports.items()})
+    return "\n## Input checks (legal but worth a look; README \"Data checks\")\n\n" + rows.to_markdown() + "\n"
 
 
 def main():
@@ -15,16 +27,17 @@ def main():
     train = json.loads((PREPARED / "train.json").read_text())
     test = json.loads((PREPARED / "test.json").read_text())
     sets = incremental_sets(train, test, groups)
-    for name, coco in sets.items():
-        atomic_write_json(SPLITS / f"{name}.json", coco)
+    with staged_dir(SPLITS) as staging:  # replaced as a whole: no set of an earlier task survives
+        for name, coco in sets.items():
+            atomic_write_json(staging / f"{name}.json", coco)
     stats = set_statistics(sets)
     atomic_write_text(METRICS / "split_stats.csv", stats.to_csv(index=False))
     cells = stats.assign(cell=stats["images"].astype(str) + " / " + stats["boxes"].astype(str))
     table = cells.pivot(index="class", columns="set", values="cell").fillna("0 / 0")[list(sets)]
     atomic_write_text(METRICS / "split_stats.md", f"# Images / boxes per class per set ({params['dataset']})\n\n"
-                      + table.to_markdown() + "\n")
+                      + table.to_markdown() + "\n" + input_report_table(train, test))
     print(stats[stats["class"] == "(all)"].to_string(index=False))
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -8,11 +8,16 @@ Outputs: models/RUN/{model_final.pth, config.yaml, eval_history.json}, plots/RUN
 """
 import sys
 
-from detectron_ext.pipeline import load_params, run_spec
+from detectron_ext.pipeline import load_params, run_spec, run_stage
 from detectron_ext.run import train_run
+
+
+def main(name):
+    params = load_params()
+    train_run(params, run_spec(params, name))
+
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
-    params = load_params()
-    train_run(params, run_spec(params, sys.argv[1]))
+    run_stage(main, sys.argv[1])

@@ -1,8 +1,12 @@
-"""Small configurations for tests that train (seconds to a minute on 2 CPU cores)."""
+"""Small configurations for tests that train (seconds to a minute on 2 CPU cores), and builders of
+tiny datasets in each supported layout."""
 import copy
+import zlib
 from pathlib import Path
 
+import numpy as np
 import yaml
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,3 +22,59 @@ def tiny_params(max_iter=40, checkpoint_period=10, num_train=8, num_test=4, lr=0
     params["train"]["checkpoint_period"] = checkpoint_period
     params["device"] = "cpu"
     return params
+
+
+def write_image(path, w=64, h=48):
+    """A random grey image, different for every path (identical images under two names are refused)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(zlib.crc32(str(path).encode()))
+    Image.fromarray((rng.random((h, w)) * 255).astype(np.uint8)).save(path)
+
+
+def voc_xml(filename, objects, w=64, h=48):
+    objs = "".join(f"<object><name>{n}</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
+                   f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>" for n, b in objects)
+    return (f"<annotation><filename>{filename}</filename><size><width>{w}</width><height>{h}</height>"
+            f"<depth>1</depth></size>{objs}</annotation>")
+
+
+def make_neu(root, n_per_class=2, layout="original"):
+    classes = ["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"]
+    for c in classes:
+        for i in (1, 2, 241, 242)[: 2 * n_per_class]:
+            if layout == "original":
+                img, ann = root / "IMAGES" / f"{c}_{i}.jpg", root / "ANNOTATIONS" / f"{c}_{i}.xml"
+            else:
+                split = "train" if i <= 240 else "validation"
+                img = root / split / "images" / c / f"{c}_{i}.jpg"
+                ann = root / split / "annotations" / f"{c}_{i}.xml"
+            write_image(img)
+            ann.parent.mkdir(parents=True, exist_ok=True)
+            ann.write_text(voc_xml(img.name, [(c, (2, 3, 30, 40))]))
+    return classes
+
+
+def make_deeppcb(root, lines, with_test=False, sep=" ", final_newline=True):
+    split = []
+    for i, boxes in enumerate(lines):
+        write_image(root / "group1" / "1" / f"1000{i}_test.jpg", 640, 640)
+        ann = root / "group1" / "1_not" / f"1000{i}.txt"
+        ann.parent.mkdir(parents=True, exist_ok=True)
+        text = "\n".join(sep.join(map(str, b)) for b in boxes)
+        ann.write_text(text + ("\n" if final_newline else ""))
+        split.append(f"group1/1/1000{i}.jpg group1/1_not/1000{i}.txt")
+    (root / "trainval.txt").write_text("\n".join(split) + "\n")
+    if with_test:
+        (root / "test.txt").write_text(split[0] + "\n")
+
+
+def build_voc(root):
+    for i, name in enumerate("abcd"):
+        write_image(root / "JPEGImages" / f"{name}.jpg")
+        (root / "Annotations").mkdir(exist_ok=True)
+        (root / "Annotations" / f"{name}.xml").write_text(voc_xml(f"{name}.jpg", [("dent", (2, 3, 30, 40))]))
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    (root / "ImageSets" / "Main" / "train.txt").write_text("a\nb\nc\n")
+    (root / "ImageSets" / "Main" / "test.txt").write_text("d\n")
+    return {"format": "voc", "root": str(root), "classes": ["dent"]}, root / "JPEGImages" / "a.jpg", \
+        root / "Annotations" / "a.xml"

@@ -1,42 +1,13 @@
 """Dataset readers: formats, splits, and a clear error naming the file for every kind of bad input."""
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from detectron_ext.data.deeppcb import deeppcb, read_deeppcb_boxes
 from detectron_ext.data.errors import DatasetError
 from detectron_ext.data.sources import read_dataset
 from detectron_ext.data.voc import gc10_det, neu_det, voc_folder
-
-
-def write_image(path, w=64, h=48):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.random.default_rng(0).random((h, w)) * 255).astype(np.uint8)).save(path)
-
-
-def voc_xml(filename, objects, w=64, h=48):
-    objs = "".join(f"<object><name>{n}</name><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
-                   f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>" for n, b in objects)
-    return (f"<annotation><filename>{filename}</filename><size><width>{w}</width><height>{h}</height>"
-            f"<depth>1</depth></size>{objs}</annotation>")
-
-
-def make_neu(root, n_per_class=2, layout="original"):
-    classes = ["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"]
-    for c in classes:
-        for i in (1, 2, 241, 242)[: 2 * n_per_class]:
-            if layout == "original":
-                img, ann = root / "IMAGES" / f"{c}_{i}.jpg", root / "ANNOTATIONS" / f"{c}_{i}.xml"
-            else:
-                split = "train" if i <= 240 else "validation"
-                img = root / split / "images" / c / f"{c}_{i}.jpg"
-                ann = root / split / "annotations" / f"{c}_{i}.xml"
-            write_image(img)
-            ann.parent.mkdir(parents=True, exist_ok=True)
-            ann.write_text(voc_xml(img.name, [(c, (2, 3, 30, 40))]))
-    return classes
+from helpers import build_voc, make_deeppcb, make_neu, voc_xml, write_image
 
 
 @pytest.mark.parametrize("layout", ["original", "kaggle"])
@@ -50,15 +21,9 @@ def test_neu_det_layouts_and_default_split(tmp_path, layout):
 
 
 def test_good_voc_folder_with_imagesets(tmp_path):
-    for i in range(4):
-        write_image(tmp_path / "JPEGImages" / f"im{i}.jpg")
-        (tmp_path / "Annotations").mkdir(exist_ok=True)
-        (tmp_path / "Annotations" / f"im{i}.xml").write_text(voc_xml(f"im{i}.jpg", [("dent", (1, 1, 10, 10))]))
-    (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
-    (tmp_path / "ImageSets" / "Main" / "train.txt").write_text("im0\nim1\nim2\n")
-    (tmp_path / "ImageSets" / "Main" / "test.txt").write_text("im3\n")
+    build_voc(tmp_path)  # ImageSets/Main: a, b, c train; d test
     _, train, test = voc_folder(tmp_path, ["dent"])
-    assert [r["file_name"] for r in test] == ["JPEGImages/im3.jpg"] and len(train) == 3
+    assert [r["file_name"] for r in test] == ["JPEGImages/d.jpg"] and len(train) == 3
 
 
 def test_voc_split_file_listing_an_absent_image(tmp_path):
@@ -68,7 +33,7 @@ def test_voc_split_file_listing_an_absent_image(tmp_path):
     (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
     (tmp_path / "ImageSets" / "Main" / "train.txt").write_text("im0\n")
     (tmp_path / "ImageSets" / "Main" / "test.txt").write_text("im9\n")
-    with pytest.raises(DatasetError, match=r"test\.txt: lists 'im9'"):
+    with pytest.raises(DatasetError, match=r"test\.txt: line 1: lists 'im9'"):
         voc_folder(tmp_path, ["dent"])
 
 
@@ -118,20 +83,6 @@ def test_gc10_det_pinyin_names_and_misspellings(tmp_path):
     assert names == ["10_yaozhe", "1_chongkong", "7_yiwu"] and len(classes) == 10 and len(test) == 1
 
 
-def make_deeppcb(root, lines, with_test=False, sep=" ", final_newline=True):
-    split = []
-    for i, boxes in enumerate(lines):
-        write_image(root / "group1" / "1" / f"1000{i}_test.jpg", 640, 640)
-        ann = root / "group1" / "1_not" / f"1000{i}.txt"
-        ann.parent.mkdir(parents=True, exist_ok=True)
-        text = "\n".join(sep.join(map(str, b)) for b in boxes)
-        ann.write_text(text + ("\n" if final_newline else ""))
-        split.append(f"group1/1/1000{i}.jpg group1/1_not/1000{i}.txt")
-    (root / "trainval.txt").write_text("\n".join(split) + "\n")
-    if with_test:
-        (root / "test.txt").write_text(split[0] + "\n")
-
-
 @pytest.mark.parametrize("sep", [" ", ","])
 def test_deeppcb_separators_missing_newline_and_seeded_split(tmp_path, sep):
     make_deeppcb(tmp_path, [[(10, 10, 50, 60, 1), (100, 100, 120, 130, 6)]] * 5, sep=sep, final_newline=False)
@@ -153,7 +104,7 @@ def test_deeppcb_uses_test_txt_when_present(tmp_path):
 @pytest.mark.parametrize("line, pattern", [
     ("10 10 50", r"line 1: expected 'x1 y1 x2 y2 type'"),
     ("10 10 50 sixty 1", r"line 1: non-numeric field"),
-    ("10 10 50 60 9", r"line 1: unknown class type 9"),
+    ("10 10 50 60 9", r"line 1: class type 9 is not one of 1\.\.6"),
     ("10 10 700 60 1", r"box of 'open' .* outside the 640x640 image"),
 ])
 def test_bad_deeppcb_annotation(tmp_path, line, pattern):
@@ -172,16 +123,18 @@ def test_deeppcb_split_lists_absent_image(tmp_path):
 
 
 def test_user_coco_json_and_unknown_class(tmp_path):
-    write_image(tmp_path / "imgs" / "a.png")
-    coco = {"images": [{"id": 1, "file_name": "imgs/a.png", "width": 64, "height": 48}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [1, 2, 10, 10]}],
-            "categories": [{"id": 7, "name": "dent"}]}
-    (tmp_path / "c.json").write_text(json.dumps(coco))
-    spec = {"format": "coco", "train_json": str(tmp_path / "c.json"), "test_json": str(tmp_path / "c.json")}
+    for name in ("a", "b"):
+        write_image(tmp_path / "imgs" / f"{name}.png")
+        coco = {"images": [{"id": 1, "file_name": f"imgs/{name}.png", "width": 64, "height": 48}],
+                "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [1, 2, 10, 10]}],
+                "categories": [{"id": 7, "name": "dent"}]}
+        (tmp_path / f"{name}.json").write_text(json.dumps(coco))
+    (tmp_path / "c.json").write_text((tmp_path / "a.json").read_text())
+    spec = {"format": "coco", "train_json": str(tmp_path / "a.json"), "test_json": str(tmp_path / "b.json")}
     train, test = read_dataset(spec, seed=0)
     assert train["categories"] == [{"id": 1, "name": "dent"}]
     assert train["annotations"][0]["bbox"] == [1.0, 2.0, 10.0, 10.0]
-    with pytest.raises(DatasetError, match=r"c\.json: class\(es\) \['scratch'\] not among"):
+    with pytest.raises(DatasetError, match=r"a\.json: class\(es\) \['scratch'\] not among"):
         read_dataset(dict(spec, classes=["scratch"]), seed=0)
     (tmp_path / "bad.json").write_text('{"images": [')
     with pytest.raises(DatasetError, match=r"bad\.json: malformed JSON"):

@@ -1,11 +1,12 @@
 """DeepPCB: `x1 y1 x2 y2 type` text boxes (spaces or commas), trainval.txt / test.txt split files."""
+import os
 import re
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import DatasetError
-from .images import check_box, read_image_size
+from .errors import DatasetError, read_text
+from .images import image_record
 from .voc import seeded_split
 
 DEEPPCB_CLASSES = ["open", "short", "mousebite", "spur", "copper", "pin-hole"]
@@ -16,31 +17,36 @@ def read_deeppcb_boxes(txt_path):
     if not txt_path.is_file():
         raise DatasetError(txt_path, "annotation file is missing")
     boxes = []
-    for lineno, line in enumerate(txt_path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(read_text(txt_path).splitlines(), start=1):
         if not line.strip():
             continue
         fields = [f for f in re.split(r"[\s,]+", line.strip()) if f]
         if len(fields) != 5:
             raise DatasetError(txt_path, f"line {lineno}: expected 'x1 y1 x2 y2 type', got {line.strip()!r}")
         try:
-            x1, y1, x2, y2, t = (int(float(f)) for f in fields)
+            x1, y1, x2, y2, t = (float(f) for f in fields)
         except ValueError:
             raise DatasetError(txt_path, f"line {lineno}: non-numeric field in {line.strip()!r}") from None
-        if not 1 <= t <= len(DEEPPCB_CLASSES):
-            raise DatasetError(txt_path, f"line {lineno}: unknown class type {t} (expected 1..6: "
-                               f"{', '.join(DEEPPCB_CLASSES)})")
-        boxes.append((float(x1), float(y1), float(x2), float(y2), DEEPPCB_CLASSES[t - 1]))
+        if not t.is_integer() or not 1 <= t <= len(DEEPPCB_CLASSES):
+            raise DatasetError(txt_path, f"line {lineno}: class type {fields[4]} is not one of 1..6 "
+                               f"({', '.join(DEEPPCB_CLASSES)})")
+        t = int(t)
+        boxes.append((x1, y1, x2, y2, DEEPPCB_CLASSES[t - 1]))
     return boxes
 
 
 def _read_split_file(split_file: Path, root: Path):
-    pairs = []
-    for lineno, line in enumerate(split_file.read_text().splitlines(), start=1):
+    pairs, seen = [], {}
+    for lineno, line in enumerate(read_text(split_file).splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) != 2:
             raise DatasetError(split_file, f"line {lineno}: expected '<image> <annotation>', got {line.strip()!r}")
+        if fields[0] in seen:
+            raise DatasetError(split_file, f"line {lineno}: image {fields[0]} is listed again (first on line "
+                                           f"{seen[fields[0]]})")
+        seen[fields[0]] = lineno
         image, ann = fields
         # the split lists NNNNNNNN.jpg; the file on disk is NNNNNNNN_test.jpg
         p = root / image
@@ -49,6 +55,9 @@ def _read_split_file(split_file: Path, root: Path):
             on_disk = p
         if not on_disk.exists():
             raise DatasetError(split_file, f"line {lineno}: image {image} (as {on_disk.name}) is absent")
+        for path, what in ((on_disk, "image"), (root / ann, "annotation")):
+            if not os.path.abspath(path).startswith(os.path.abspath(root) + os.sep):
+                raise DatasetError(split_file, f"line {lineno}: {what} {path} lies outside the dataset root {root}")
         pairs.append((on_disk, root / ann))
     return pairs
 
@@ -70,12 +79,7 @@ def deeppcb(root, seed=0, test_fraction=0.2):
     def records(pairs, desc):
         out = []
         for image, ann in tqdm(pairs, desc=f"reading DeepPCB {desc}", unit="img", mininterval=1.0):
-            boxes = read_deeppcb_boxes(ann)
-            width, height = read_image_size(image)
-            for b in boxes:
-                check_box(ann, b[:4], width, height, what=f"box of {b[4]!r}")
-            out.append({"file_name": str(image.relative_to(root)), "width": width, "height": height,
-                        "boxes": boxes})
+            out.append(image_record(image, root, read_deeppcb_boxes(ann), source=ann))
         return out
 
     return list(DEEPPCB_CLASSES), records(train_pairs, "train"), records(test_pairs, "test")

@@ -9,3 +9,13 @@ class DatasetError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{Path(path)}: {problem}")
+
+
+def read_text(path) -> str:
+    """A text file's content (UTF-8, with or without a byte-order mark); DatasetError if unreadable."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DatasetError(path, f"not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from None
+    except OSError as e:
+        raise DatasetError(path, f"cannot read it ({e.strerror})") from None

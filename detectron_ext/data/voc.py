@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import DatasetError
-from .images import check_box, read_image_size
+from .errors import DatasetError, read_text
+from .images import image_record
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -38,8 +38,9 @@ def _number(xml_path, node, tag) -> float:
 
 
 def read_voc_objects(xml_path, class_names, aliases=None):
-    """Parse one VOC XML. Returns (filename or None, [(x1, y1, x2, y2, class_name)]) in absolute,
-    0-based pixel coordinates (VOC's xmin/ymin are 1-based, as in detectron2's VOC loader)."""
+    """Parse one VOC XML. Returns (filename or None, (width, height) from <size> or None,
+    [(x1, y1, x2, y2, class_name)]) in absolute, 0-based pixel coordinates (VOC's xmin/ymin are
+    1-based, as in detectron2's VOC loader)."""
     aliases = aliases or {}
     known = set(class_names)
     try:
@@ -51,6 +52,11 @@ def read_voc_objects(xml_path, class_names, aliases=None):
     if root.tag != "annotation":
         raise DatasetError(xml_path, f"malformed VOC XML: root element is <{root.tag}>, expected <annotation>")
     filename = root.findtext("filename")
+    size = root.find("size")  # optional; when it gives both, it must agree with the image
+    if size is not None and size.findtext("width") and size.findtext("height"):
+        size = (_number(xml_path, size, "width"), _number(xml_path, size, "height"))
+    else:
+        size = None
     boxes = []
     for obj in root.findall("object"):
         name = _text(xml_path, obj, "name")
@@ -62,7 +68,7 @@ def read_voc_objects(xml_path, class_names, aliases=None):
             raise DatasetError(xml_path, f"malformed VOC XML: object {name!r} has no <bndbox>")
         x1, y1, x2, y2 = (_number(xml_path, bnd, t) for t in ("xmin", "ymin", "xmax", "ymax"))
         boxes.append((x1 - 1.0, y1 - 1.0, x2, y2, name))
-    return (filename.strip() if filename else None), boxes
+    return (filename.strip() if filename else None), size, boxes
 
 
 def _image_index(folder: Path) -> dict:
@@ -84,16 +90,12 @@ def voc_records(xml_paths, image_dir, class_names, aliases=None, dataset_root=No
     records = []
     for xml_path in tqdm(list(xml_paths), desc=f"reading {desc}", unit="img", mininterval=1.0):
         xml_path = Path(xml_path)
-        filename, boxes = read_voc_objects(xml_path, class_names, aliases)
+        filename, size, boxes = read_voc_objects(xml_path, class_names, aliases)
         image = index.get(filename) if filename else None
         image = image or index.get(xml_path.stem)
         if image is None:
             raise DatasetError(xml_path, f"its image ({filename or xml_path.stem}) is absent from {image_dir}")
-        width, height = read_image_size(image)
-        for b in boxes:
-            check_box(xml_path, b[:4], width, height, what=f"box of {b[4]!r}")
-        records.append({"file_name": str(image.relative_to(dataset_root)), "width": width,
-                        "height": height, "boxes": boxes})
+        records.append(image_record(image, dataset_root, boxes, source=xml_path, stated_size=size))
     return records
 
 
@@ -151,11 +153,17 @@ def voc_folder(root, class_names, aliases=None, seed=0, test_fraction=0.2,
     for train_file, test_file in split_files:
         if train_file.is_file() and test_file.is_file():
             def listed(f):
-                out = []
-                for line in f.read_text().split():
-                    if line not in by_stem:
-                        raise DatasetError(f, f"lists {line!r}, which has no annotation in {ann_dir}")
-                    out.append(by_stem[line])
+                out, seen = [], {}
+                for lineno, line in enumerate(read_text(f).splitlines(), start=1):
+                    if not line.strip():
+                        continue
+                    name = line.split()[0]
+                    if name not in by_stem:
+                        raise DatasetError(f, f"line {lineno}: lists {name!r}, which has no annotation in {ann_dir}")
+                    if name in seen:
+                        raise DatasetError(f, f"line {lineno}: {name!r} is listed again (first on line {seen[name]})")
+                    seen[name] = lineno
+                    out.append(by_stem[name])
                 return out
             train, test = listed(train_file), listed(test_file)
             break
