@@ -2,7 +2,10 @@
 wrong types, out-of-range values and missing required keys are each a one-line ParamsError naming the key.
 
 The schema validates and does not fill: a key it marks optional keeps its default where the code
-reads it (one home per default), so `validate_params` returns the params it was given unchanged.
+reads it (one home per default), so `validate_params` returns the params it was given unchanged. It is
+strict (no "no" for a bool, no "3" for an int: the code would read them otherwise) and an optional key
+may be left out but not set to null, except where null has a meaning (`train.seed`, `scales.*.epochs`,
+`model.weights`, `datasets.*.classes`, ...).
 """
 import difflib
 from typing import Annotated, ClassVar, Literal, Optional
@@ -17,24 +20,24 @@ class ParamsError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    model_config = ConfigDict(extra="forbid", strict=True)  # "no" is not a bool, "3" not an int
 
 
 class Dataset(_Section):
     format: Literal["synthetic", "neu-det", "deeppcb", "gc10-det", "voc", "coco"]
-    root: Optional[str] = None
+    root: str = None
     class_groups: list[list[str]] = Field(min_length=1)
     tasks: Optional[dict[str, list[list[str]]]] = None
-    test_fraction: Optional[float] = Field(None, gt=0, lt=1)
-    num_train: Optional[int] = Field(None, gt=0)
-    num_test: Optional[int] = Field(None, gt=0)
-    image_size: Optional[int] = Field(None, ge=32)
+    test_fraction: float = Field(None, gt=0, lt=1)
+    num_train: int = Field(None, gt=0)
+    num_test: int = Field(None, gt=0)
+    image_size: int = Field(None, ge=32)
     classes: Optional[list[str]] = None
     aliases: Optional[dict[str, str]] = None
-    annotations: Optional[str] = None
-    images: Optional[str] = None
-    train_json: Optional[str] = None
-    test_json: Optional[str] = None
+    annotations: str = None
+    images: str = None
+    train_json: str = None
+    test_json: str = None
 
     # the keys each format reads (besides format, class_groups, tasks): any other is a mistake
     KEYS: ClassVar[dict] = {"synthetic": {"num_train", "num_test", "image_size"},
@@ -74,13 +77,13 @@ class Scale(_Section):
     batch: PosInt
     lr: float = Field(gt=0)
     max_iter: Optional[int] = Field(None, gt=0)
-    step_fractions: Optional[list[float]] = None
+    step_fractions: list[float] = None
     epochs: Optional[int] = Field(None, gt=0)
-    step_epochs: Optional[list[int]] = None
+    step_epochs: list[int] = None
     warmup_iters: int = Field(ge=0)
-    warmup_factor: Optional[float] = Field(None, gt=0, le=1)
+    warmup_factor: float = Field(None, gt=0, le=1)
     clip_gradients: Optional[float] = Field(None, ge=0)
-    eval_period: Optional[int] = Field(None, ge=0)
+    eval_period: int = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _schedule(self):
@@ -92,11 +95,11 @@ class Scale(_Section):
 
 
 class Model(_Section):
-    backbone: Optional[Literal["resnet", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]] = None
+    backbone: Literal["resnet", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"] = None
     weights: Optional[str] = None
-    weights_format: Optional[Literal["detectron2", "torchvision"]] = None
-    norm: Optional[Literal["GN", "BN", "SyncBN", "FrozenBN"]] = None
-    freeze_at: Optional[int] = Field(None, ge=0, le=5)
+    weights_format: Literal["detectron2", "torchvision"] = None
+    norm: Literal["GN", "BN", "SyncBN", "FrozenBN"] = None
+    freeze_at: int = Field(None, ge=0, le=5)
     score_thresh: float = Field(ge=0, lt=1)
     nms_thresh: float = Field(gt=0, le=1)
     max_detections: PosInt
@@ -107,7 +110,7 @@ class Model(_Section):
 class Run(_Section):
     detector: Literal["gfl", "fcos"]
     phase: int | Literal["joint"]
-    assigner: Optional[Literal["base", "tgfs"]] = None
+    assigner: Literal["base", "tgfs"] = None
 
 
 class Tgfs(_Section):
@@ -136,13 +139,13 @@ class Finetune(_Section):
 
 
 class Erd(_Section):
-    cls_alpha: Optional[float] = None
-    reg_alpha: Optional[float] = None
-    nms_iou: Optional[float] = Field(None, ge=0, le=1)
-    reg_temperature: Optional[float] = Field(None, gt=0)
-    reg_weight: Optional[float] = Field(None, ge=0)
-    weight: Optional[float] = Field(None, ge=0)
-    teacher_boxes: Optional[Literal["code", "stride"]] = None
+    cls_alpha: float = None
+    reg_alpha: float = None
+    nms_iou: float = Field(None, ge=0, le=1)
+    reg_temperature: float = Field(None, gt=0)
+    reg_weight: float = Field(None, ge=0)
+    weight: float = Field(None, ge=0)
+    teacher_boxes: Literal["code", "stride"] = None
 
 
 Mode = Literal["none", "global", "selective"]
@@ -170,10 +173,10 @@ class Distill(_Section):
 
 class Train(_Section):
     checkpoint_period: PosInt
-    num_workers: Optional[int] = Field(None, ge=0)
-    deterministic: Optional[bool] = None
+    num_workers: int = Field(None, ge=0)
+    deterministic: bool = None
     seed: Optional[int] = Field(None, ge=0)
-    precision: Optional[Literal["fp32", "bf16"]] = None
+    precision: Literal["fp32", "bf16"] = None
 
 
 class Evaluate(_Section):
@@ -183,22 +186,22 @@ class Evaluate(_Section):
 
 class Params(_Section):
     seed: int = Field(ge=0)
-    threads: Optional[int] = Field(None, ge=1)
-    device: Optional[str] = Field(None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    threads: int = Field(None, ge=1)
+    device: str = Field(None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     dataset: str
-    task: Optional[str] = None
+    task: str = None
     datasets: dict[str, Dataset]
     scale: str
     scales: dict[str, Scale]
     model: Model
-    runs: Optional[dict[str, Run]] = None
-    tgfs: Optional[Tgfs] = None
-    increments: Optional[dict[str, Increment]] = None
-    finetune: Optional[Finetune] = None
-    erd: Optional[Erd] = None
-    alpha: Optional[float] = None
-    beta: Optional[float] = None
-    distill: Optional[Distill] = None
+    runs: dict[str, Run] = None
+    tgfs: Tgfs = None
+    increments: dict[str, Increment] = None
+    finetune: Finetune = None
+    erd: Erd = None
+    alpha: float = None
+    beta: float = None
+    distill: Distill = None
     train: Train
     evaluate: Evaluate
 

@@ -96,7 +96,7 @@ def refused(spec, tmp_path, where: str, problem: str):
         read_dataset(spec, seed=0, work_dir=tmp_path / "work")
     message = str(err.value)
     assert "\n" not in message
-    assert where in err.value.path, message
+    assert re.search(rf"{re.escape(where)}( \(image \d+\))?$", err.value.path), message  # the file itself
     assert re.search(problem, err.value.problem), message
     return message
 
@@ -207,7 +207,11 @@ VOC_DAMAGE = {  # (new content of a.xml or a callable(root), file named, problem
                             r"states the size 200x200, but a\.jpg reads as 64x48"),
     "not UTF-8": (lambda r: (r / "Annotations" / "a.xml").write_bytes(
         b'<?xml version="1.0" encoding="utf-8"?><annotation><filename>a.jpg</filename><object><name>d\xe9nt'
-        b'</name></object></annotation>'), "a.xml", r"malformed or truncated XML"),
+        b'</name></object></annotation>'), "a.xml", r"not UTF-8 text \(byte \d+\) and no other encoding declared"),
+    "filename names an absent image": (_xml([("dent", (2, 3, 30, 40))], filename="zzz.jpg"), "a.xml",
+                                       r"its image \(zzz\.jpg\) is absent"),
+    "two files answer to one name": (lambda r: write_image(r / "JPEGImages" / "old" / "a.jpg"), "a.xml",
+                                     r"its image 'a\.jpg' matches 2 files"),
     "image absent": (lambda r: ((r / "JPEGImages" / "a.jpg").unlink(), (r / "Annotations" / "a.xml").write_text(
         _xml([("dent", (2, 3, 30, 40))], filename="zzz.jpg"))), "a.xml", r"its image \(zzz\.jpg\) is absent"),
     "two annotations, one image": (lambda r: (r / "Annotations" / "b.xml").write_text(
@@ -218,7 +222,7 @@ VOC_DAMAGE = {  # (new content of a.xml or a callable(root), file named, problem
                                      "test.txt", r"line 2: lists 'q', which has no annotation"),
     "train/test overlap": (lambda r: (r / "ImageSets" / "Main" / "test.txt").write_text("d\nb\n"),
                            "b.xml", r"test image JPEGImages/b\.jpg is also in the training set"),
-    "empty test set": (lambda r: (r / "ImageSets" / "Main" / "test.txt").write_text("\n"), "data",
+    "empty test set": (lambda r: (r / "ImageSets" / "Main" / "test.txt").write_text("\n"), "/data",
                        r"the test set is empty"),
     "split file not UTF-8": (lambda r: (r / "ImageSets" / "Main" / "train.txt").write_bytes(b"a\n\xff\xfeb\n"),
                              "train.txt", r"not UTF-8 text"),
@@ -228,7 +232,7 @@ VOC_DAMAGE = {  # (new content of a.xml or a callable(root), file named, problem
 
 
 NEU_DAMAGE = {
-    "not a NEU-DET folder": (lambda r: (r / "ANNOTATIONS").rename(r / "XML"), "data", r"not a NEU-DET folder"),
+    "not a NEU-DET folder": (lambda r: (r / "ANNOTATIONS").rename(r / "XML"), "/data", r"not a NEU-DET folder"),
     "file name without index": (lambda r: (r / "ANNOTATIONS" / "crazing.xml").write_text(
         _xml([("crazing", (2, 3, 30, 40))], "crazing_1.jpg")), "crazing.xml", r"must look like <class>_<n>\.xml"),
     "unknown class": (lambda r: (r / "ANNOTATIONS" / "crazing_1.xml").write_text(
@@ -237,7 +241,7 @@ NEU_DAMAGE = {
         _xml([("crazing", (2, 3, 300, 40))], "crazing_1.jpg")), "crazing_1.xml", r"outside the 64x48 image"),
     "two annotations, one image": (lambda r: (r / "ANNOTATIONS" / "crazing_1.xml").write_text(
         _xml([("crazing", (2, 3, 30, 40))], "inclusion_1.jpg")), "inclusion_1.xml", r"names the same image as"),
-    "empty test set": (lambda r: [x.unlink() for x in (r / "ANNOTATIONS").glob("*_24?.xml")], "data",
+    "empty test set": (lambda r: [x.unlink() for x in (r / "ANNOTATIONS").glob("*_24?.xml")], "/data",
                        r"the test set is empty"),
 }
 
@@ -280,7 +284,10 @@ DEEPPCB_DAMAGE = {
                            "10001.txt", r"test image g/1/10001_test\.jpg is also in the training set"),
     "same pixels in train and test": (lambda r: (r / "g" / "1" / "10003_test.jpg").write_bytes(
         (r / "g" / "1" / "10000_test.jpg").read_bytes()), "10003.txt", r"test image content .* also in the training"),
-    "empty test split": (lambda r: (r / "test.txt").write_text(""), "data", r"the test set is empty"),
+    "empty test split": (lambda r: (r / "test.txt").write_text(""), "/data", r"the test set is empty"),
+    "one annotation for two images": (lambda r: (r / "trainval.txt").write_text(
+        "g/1/10000.jpg g/1_not/10000.txt\ng/1/10001.jpg g/1_not/10000.txt\n"), "trainval.txt",
+        r"line 2: annotation g/1_not/10000\.txt is listed again \(first on line 1\)"),
     "no split file": (lambda r: (r / "trainval.txt").unlink(), "trainval.txt", r"DeepPCB split file is missing"),
     "split file not UTF-8": (lambda r: (r / "test.txt").write_bytes(b"g/1/10003.jpg \xff\n"), "test.txt",
                              r"not UTF-8 text"),
@@ -297,7 +304,7 @@ def _coco(change):
     return apply
 
 
-COCO_DAMAGE = {
+COCO_DAMAGE = {  # (change, problem): the file named is train.json unless the problem says otherwise
     "malformed JSON": (lambda r: (r / "train.json").write_text('{"images": ['), r"malformed JSON"),
     "not UTF-8": (lambda r: (r / "train.json").write_bytes(b'{"images": "\xff"}'), r"not UTF-8 text"),
     "no images key": (_coco(lambda c: c.pop("images")), r"no 'images' key"),
@@ -337,11 +344,22 @@ COCO_DAMAGE = {
                            r"test image imgs/b\.jpg is also in the training set"),
     "empty test set": (lambda r: (r / "test.json").write_text(json.dumps(dict(coco_dict(""), images=[]))),
                        r"the test set is empty"),
+    "huge integer in a bbox": (_coco(lambda c: c["annotations"][0].update(bbox=[1, 2, 10 ** 400, 4])),
+                               r"holds a number that is not finite"),
+    "bbox of an unselected class holding a string": (_coco(lambda c: c["annotations"].append(
+        {"id": 9, "image_id": 1, "category_id": 2, "bbox": ["x", 2, 3, 4]})), r"annotation 9: 'bbox' .* non-number"),
+    "info null": (_coco(lambda c: c.update(info=None)), r"'info' must be an object"),
+    "image_root a number": (_coco(lambda c: c.update(info={"image_root": 3})), r"'image_root', if any, is a folder"),
+    "top level a number": (lambda r: (r / "train.json").write_text("3"), r"the top level is a int"),
+    "width a string": (_coco(lambda c: c["images"][0].update(width="64")), r"image 1: width and height.* positive numbers"),
+    "width 0": (_coco(lambda c: c["images"][0].update(width=0)), r"image 1: width and height.* positive numbers"),
+    "height null": (_coco(lambda c: c["images"][0].update(height=None)), r"image 1: width and height.* positive numbers"),
 }
 
 
 DAMAGE = {"voc": VOC_DAMAGE, "neu-det": NEU_DAMAGE, "deeppcb": DEEPPCB_DAMAGE,
-          "coco": {case: (change, "data", problem) for case, (change, problem) in COCO_DAMAGE.items()}}
+          "coco": {case: (change, "test.json" if ("test" in case or "overlap" in case) else "train.json", problem)
+                   for case, (change, problem) in COCO_DAMAGE.items()}}
 
 
 @pytest.mark.parametrize("fmt, case", [(fmt, case) for fmt, cases in DAMAGE.items() for case in cases])
@@ -382,7 +400,10 @@ PARAMS_DAMAGE = {  # (change, message regex after "params.yaml: ")
     "typo in a dataset": (_set("datasets.synthetic.num_trian", 10), r"^datasets\.synthetic\.num_trian: unknown key"),
     "typo in a run": (_set("runs.gfl_teacher.detectr", "gfl"), r"^runs\.gfl_teacher\.detectr: unknown key \(did you mean 'detector'"),
     "seed not a number": (_set("seed", "zero"), r"^seed: .*valid integer"),
-    "fractional seed": (_set("seed", 1.5), r"^seed: .*fractional part"),
+    "fractional seed": (_set("seed", 1.5), r"^seed: .*valid integer \(got 1\.5\)"),
+    "seed a string": (_set("seed", "3"), r"^seed: .*valid integer \(got '3'\)"),
+    "a bool as a word": (_set("distill.br_per_gt", "no"), r"^distill\.br_per_gt: .*valid boolean \(got 'no'\)"),
+    "null where a value is needed": (_set("datasets.deeppcb.test_fraction", None), r"test_fraction: .*valid number \(got None\)"),
     "negative seed": (_set("seed", -1), r"^seed: .*greater than or equal to 0"),
     "zero threads": (_set("threads", 0), r"^threads: .*greater than or equal to 1"),
     "unknown device": (_set("device", "gpu"), r"^device: .*pattern"),
@@ -544,3 +565,11 @@ def test_staged_dir_replaces_a_folder_as_a_whole(tmp_path):
         (staging / "phase0_train.json").write_text("new")
     assert {p.name: p.read_text() for p in target.iterdir()} == {"phase0_train.json": "new"}
     assert [p.name for p in tmp_path.iterdir()] == ["splits"]
+
+
+def test_dvc_keeps_the_staged_folders_for_the_stage_to_replace():
+    """DVC deletes a stage's outputs before running it unless they persist: the earlier data would be gone."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage, folder in (("prepare", "data/prepared"), ("split", "data/splits")):
+        outs = [o for o in stages[stage]["outs"] if isinstance(o, dict) and folder in o]
+        assert outs and outs[0][folder].get("persist") is True

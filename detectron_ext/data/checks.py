@@ -16,9 +16,10 @@ def _first_repeat(records, key):
     return None
 
 
-def check_records(train: list, test: list, source) -> None:
-    """DatasetError naming the file(s) behind the first problem; `source` names the dataset (its root)."""
-    for name, records in (("training", train), ("test", test)):
+def check_records(train: list, test: list, train_source, test_source) -> None:
+    """DatasetError naming the file(s) behind the first problem; an empty set is named by its source
+    (the dataset root, or the COCO file)."""
+    for name, records, source in (("training", train, train_source), ("test", test, test_source)):
         if not records:
             raise DatasetError(source, f"the {name} set is empty")
         repeat = _first_repeat(records, "file_name")

@@ -96,9 +96,14 @@ def load_coco(path) -> dict:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise DatasetError(path, f"malformed JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise DatasetError(path, f"not a COCO detection file: the top level is a {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
         if key not in data:
             raise DatasetError(path, f"not a COCO detection file: no '{key}' key")
+    info = data.get("info", {})
+    if not isinstance(info, dict) or not isinstance(info.get("image_root", ""), str):
+        raise DatasetError(path, "'info' must be an object whose 'image_root', if any, is a folder path")
     return data
 
 

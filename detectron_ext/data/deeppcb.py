@@ -43,10 +43,11 @@ def _read_split_file(split_file: Path, root: Path):
         fields = line.split()
         if len(fields) != 2:
             raise DatasetError(split_file, f"line {lineno}: expected '<image> <annotation>', got {line.strip()!r}")
-        if fields[0] in seen:
-            raise DatasetError(split_file, f"line {lineno}: image {fields[0]} is listed again (first on line "
-                                           f"{seen[fields[0]]})")
-        seen[fields[0]] = lineno
+        for field, what in zip(fields, ("image", "annotation")):
+            if field in seen:
+                raise DatasetError(split_file, f"line {lineno}: {what} {field} is listed again (first on line "
+                                               f"{seen[field]})")
+            seen[field] = lineno
         image, ann = fields
         # the split lists NNNNNNNN.jpg; the file on disk is NNNNNNNN_test.jpg
         p = root / image

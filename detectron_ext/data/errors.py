@@ -7,8 +7,8 @@ class DatasetError(ValueError):
 
     def __init__(self, path, problem: str):
         self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{Path(path)}: {problem}")
+        self.problem = " ".join(str(problem).split())  # one line, whatever a library's message held
+        super().__init__(f"{Path(path)}: {self.problem}")
 
 
 def read_text(path) -> str:

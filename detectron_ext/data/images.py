@@ -55,11 +55,12 @@ def _libjpeg_warning(data: bytes) -> str:
         decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None:
         return err["text"] or "libjpeg cannot decode it"
-    return err["text"].splitlines()[0] if err["text"] else ""
+    return err["text"].splitlines()[0].strip() if err["text"] else ""
 
 
 def inspect_image(path) -> ImageInfo:
-    """Decode the image fully (decoder warnings are errors) and return its size as detectron2 reads it."""
+    """Decode the image fully (decoder warnings are errors; JPEG data also by libjpeg, whose warnings
+    Pillow drops) and return its size as detectron2 reads it."""
     path = Path(path)
     if path.is_dir():
         raise DatasetError(path, "is a folder, not an image file")
@@ -77,7 +78,7 @@ def inspect_image(path) -> ImageInfo:
         raise DatasetError(path, f"image too large to decode safely ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Warning) as e:
         raise DatasetError(path, f"corrupt or unreadable image ({type(e).__name__}: {e})") from None
-    if fmt == "JPEG":
+    if data[:2] == b"\xff\xd8":  # JPEG data, whatever Pillow calls it (cameras' MPO too)
         problem = _libjpeg_warning(data)
         if problem:
             raise DatasetError(path, f"corrupt JPEG data ({problem})")

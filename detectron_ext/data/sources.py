@@ -1,4 +1,5 @@
 """Read a dataset given by its params.yaml entry into COCO train/test dicts."""
+import math
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,6 +15,14 @@ from .synthetic import generate_synthetic
 from .voc import gc10_det, neu_det, voc_folder
 
 FORMATS = ("synthetic", "neu-det", "deeppcb", "gc10-det", "voc", "coco")
+
+
+def _finite(v) -> bool:
+    """A finite number once read as a float (an integer too large for a float is not)."""
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _entries(path, coco, key, fields):
@@ -58,6 +67,10 @@ def _user_coco(path, classes):
     for a in annotations:
         if len(a["bbox"]) != 4:
             raise DatasetError(path, f"annotation {a['id']}: 'bbox' must be [x, y, w, h], not {a['bbox']!r}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in a["bbox"]):
+            raise DatasetError(path, f"annotation {a['id']}: 'bbox' {a['bbox']!r} holds a non-number")
+        if not all(_finite(v) for v in a["bbox"]):
+            raise DatasetError(path, f"annotation {a['id']}: 'bbox' {a['bbox']!r} holds a number that is not finite")
         if a["image_id"] not in image_ids:
             raise DatasetError(path, f"annotation {a['id']}: image_id {a['image_id']} is not among its images")
         if a["category_id"] not in id_to_name:
@@ -69,14 +82,14 @@ def _user_coco(path, classes):
         for a in by_image.get(img["id"], []):
             name = id_to_name[a["category_id"]]
             if name in classes:
-                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in a["bbox"]):
-                    raise DatasetError(path, f"annotation {a['id']}: 'bbox' {a['bbox']!r} holds a non-number")
                 x, y, bw, bh = (float(v) for v in a["bbox"])
                 boxes.append((x, y, x + bw, y + bh, name))
-        stated = (img.get("width"), img.get("height"))
-        record = image_record(root / img["file_name"], root, boxes, source=f"{path} (image {img['id']})",
-                              stated_size=stated if all(isinstance(v, (int, float)) for v in stated) else None)
-        records.append(record)
+        stated = tuple(img.get(k) for k in ("width", "height") if k in img)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in stated):
+            raise DatasetError(path, f"image {img['id']}: width and height, if given, must be positive numbers, "
+                                     f"not {stated}")
+        records.append(image_record(root / img["file_name"], root, boxes, source=f"{path} (image {img['id']})",
+                                    stated_size=stated if len(stated) == 2 else None))
     return classes, records, root
 
 
@@ -115,7 +128,7 @@ def read_dataset(spec: dict, seed: int, work_dir="data", final_dir=None):
                                                   f"({train_root} vs {test_root}); set info.image_root")
         root = train_root
     if fmt != "synthetic":  # generated data cannot hold these faults
-        check_records(train, test, root)
+        check_records(train, test, *((spec["train_json"], spec["test_json"]) if fmt == "coco" else (root, root)))
     desc = f"{fmt} from {root}"
     out = []
     for records, part in ((train, "train"), (test, "test")):

@@ -46,6 +46,11 @@ def read_voc_objects(xml_path, class_names, aliases=None):
     try:
         root = ET.parse(xml_path).getroot()
     except ET.ParseError as e:
+        try:  # undeclared non-UTF-8 bytes are the usual cause: say so
+            Path(xml_path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as u:
+            raise DatasetError(xml_path, f"not UTF-8 text (byte {u.start}) and no other encoding declared; "
+                                         f"save it as UTF-8") from None
         raise DatasetError(xml_path, f"malformed or truncated XML ({e})") from e
     except OSError as e:
         raise DatasetError(xml_path, f"cannot read annotation file ({e})") from e
@@ -72,18 +77,32 @@ def read_voc_objects(xml_path, class_names, aliases=None):
 
 
 def _image_index(folder: Path) -> dict:
-    """Map file name and stem -> path for every image under folder (recursive)."""
+    """Map file name and stem -> the image files under folder (recursive) that have it."""
     index = {}
     for p in sorted(folder.rglob("*")):
         if p.suffix.lower() in IMAGE_SUFFIXES:
-            index.setdefault(p.name, p)
-            index.setdefault(p.stem, p)
+            for key in {p.name, p.stem}:
+                index.setdefault(key, []).append(p)
     return index
 
 
+def _find_image(index, xml_path, filename, image_dir) -> Path:
+    """The image an XML names: its <filename> (by name, else by stem: NEU-DET writes some without
+    the extension), or the XML's own stem when it has no <filename>. Absent or ambiguous: an error."""
+    keys = [filename, Path(filename).stem] if filename else [xml_path.stem]
+    for key in keys:
+        found = index.get(key, [])
+        if len(found) > 1:
+            raise DatasetError(xml_path, f"its image {key!r} matches {len(found)} files in {image_dir}: "
+                                         f"{', '.join(str(f.relative_to(image_dir)) for f in found[:3])}")
+        if found:
+            return found[0]
+    raise DatasetError(xml_path, f"its image ({filename or xml_path.stem}) is absent from {image_dir}")
+
+
 def voc_records(xml_paths, image_dir, class_names, aliases=None, dataset_root=None, desc="VOC"):
-    """Read and validate VOC annotations; image paths are looked up in image_dir by <filename>
-    then by the XML's stem. Returns COCO-style records with file_name relative to dataset_root."""
+    """Read and validate VOC annotations; each image is looked up in image_dir by <filename> (_find_image).
+    Returns COCO-style records with file_name relative to dataset_root."""
     image_dir = Path(image_dir)
     dataset_root = Path(dataset_root or image_dir)
     index = _image_index(image_dir)
@@ -91,10 +110,7 @@ def voc_records(xml_paths, image_dir, class_names, aliases=None, dataset_root=No
     for xml_path in tqdm(list(xml_paths), desc=f"reading {desc}", unit="img", mininterval=1.0):
         xml_path = Path(xml_path)
         filename, size, boxes = read_voc_objects(xml_path, class_names, aliases)
-        image = index.get(filename) if filename else None
-        image = image or index.get(xml_path.stem)
-        if image is None:
-            raise DatasetError(xml_path, f"its image ({filename or xml_path.stem}) is absent from {image_dir}")
+        image = _find_image(index, xml_path, filename, image_dir)
         records.append(image_record(image, dataset_root, boxes, source=xml_path, stated_size=size))
     return records
 
