@@ -84,7 +84,7 @@ def add_distill_config(cfg):
     d.METHOD = "sdidd"           # finetune | erd | sdidd
     d.CLS_MODE = "selective"     # none | global | selective (CR)
     d.REG_MODE = "selective"     # BR
-    d.FEAT_MODE = "selective"    # FR
+    d.FEAT_MODE = "none"         # FR (selective: the paper; off by default, measured: README "SD-IDD default")
     d.QFL_CHANNELS = "new"       # new | all: channels of the student's own QFL (fine-tuning, SD-IDD; ERD: new)
     d.ALPHA = 2.0
     d.BETA = 2.0
@@ -161,7 +161,7 @@ def build_config(params: dict, detector: str, num_classes: int, train_set: str, 
         raise ValueError(f"scale {scale_name!r} is not defined under 'scales' in params.yaml")
     scale, model = params["scales"][scale_name], params["model"]
     cfg = new_config()
-    cfg.merge_from_file(str(CONFIG_DIR / DETECTOR_CONFIGS[detector]))
+    cfg.merge_from_file(str(CONFIG_DIR / DETECTOR_CONFIGS[detector]), allow_unsafe=False)
     head = cfg.MODEL.GFL if detector == "gfl" else cfg.MODEL.FCOS
 
     depth = int(scale["depth"])

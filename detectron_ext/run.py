@@ -104,7 +104,7 @@ def evaluate_run(params, spec: RunSpec) -> dict:
     _, test_set = dataset_names(spec)
     register_coco_file(test_set, spec.test_json)
     cfg = new_config()
-    cfg.merge_from_file(str(spec.model_dir / "config.yaml"))
+    cfg.merge_from_file(str(spec.model_dir / "config.yaml"), allow_unsafe=False)
     cfg.DATASETS.TEST = (test_set,)
     if cfg.MODEL.META_ARCHITECTURE == "DistillGFL":  # a student's checkpoint is a plain GFL
         cfg.MODEL.META_ARCHITECTURE = "GFL"

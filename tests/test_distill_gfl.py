@@ -29,7 +29,8 @@ def teacher_path(tmp_path):
 
 
 @pytest.mark.parametrize("method, modes", [
-    ("sdidd", {}), ("sdidd", {"cls_mode": "global", "reg_mode": "global", "feat_mode": "global"}),
+    ("sdidd", {}), ("sdidd", {"feat_mode": "selective"}),
+    ("sdidd", {"cls_mode": "global", "reg_mode": "global", "feat_mode": "global"}),
     ("sdidd", {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none", "cr_confidence": "sigmoid"}),
     ("erd", {"fr_lambda_mode": "learnable"}), ("finetune", {"fr_lambda_mode": "learnable"})])
 def test_student_trains_with_every_method(teacher_path, method, modes):
@@ -43,7 +44,8 @@ def test_student_trains_with_every_method(teacher_path, method, modes):
     assert torch.isfinite(total)
     total.backward()
     expected = {"finetune": set(), "erd": {"loss_distill_cls", "loss_distill_reg"}}.get(
-        method, {f"loss_distill_{k}" for k in ("cls", "reg", "feat") if modes.get(f"{k}_mode", "selective") != "none"})
+        method, {f"loss_distill_{k}" for k in ("cls", "reg", "feat")
+                 if modes.get(f"{k}_mode", "none" if k == "feat" else "selective") != "none"})
     assert {k for k in losses if k.startswith("loss_distill")} == expected
     if method != "sdidd":  # FR's λ belongs to SD-IDD: no parameter, no constant loss term in the log
         assert "loss_fr_lambda" not in losses and not hasattr(model, "distill_fr_lambda_logit")
@@ -71,7 +73,7 @@ def test_teacher_with_wrong_class_count_is_a_clear_error(teacher_path):
 
 
 def test_learnable_fr_lambda_gets_a_gradient_and_is_logged(teacher_path):
-    model = build_model(student_cfg(teacher_path, fr_lambda_mode="learnable", fr_lambda=0.5))
+    model = build_model(student_cfg(teacher_path, feat_mode="selective", fr_lambda_mode="learnable", fr_lambda=0.5))
     init_student_from_teacher(model, str(teacher_path), 2)  # λ is not in the teacher: no key error
     model.train()
     with EventStorage() as storage:
@@ -142,7 +144,7 @@ def test_sdidd_with_every_part_none_is_fine_tuning(teacher_path):
 def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path):
     """An image that selects nothing (no GT: BR and FR select nothing) does not dilute the others: the
     batch's loss is the mean over all selected anchors, not a mean of per-image means."""
-    model = build_model(student_cfg(teacher_path, cls_mode="none", fr_lambda_mode="fixed"))
+    model = build_model(student_cfg(teacher_path, cls_mode="none", feat_mode="selective", fr_lambda_mode="fixed"))
     init_student_from_teacher(model, str(teacher_path), 2)
     torch.manual_seed(0)
     with torch.no_grad():  # a student that differs from its teacher (GN undoes a mere rescaling)

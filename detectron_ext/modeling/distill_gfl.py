@@ -212,7 +212,7 @@ class DistillGFL(GFL):
 
 def load_teacher(teacher: GFL, path: str, num_old_classes: int):
     """Load a teacher checkpoint, checking its class count first (clear error if it differs)."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("model", state)
     found = state["head.cls_score.weight"].shape[0] if "head.cls_score.weight" in state else None
     if found != num_old_classes:
@@ -230,7 +230,7 @@ def detector_state(state: dict) -> dict:
 def init_student_from_teacher(student: GFL, teacher_path: str, num_old_classes: int):
     """Student = teacher's weights; classification channels of the old classes copied, the new
     ones left at their initialisation (normal(0.01) weights, prior-probability bias)."""
-    state = torch.load(teacher_path, map_location="cpu", weights_only=False)
+    state = torch.load(teacher_path, map_location="cpu", weights_only=True)
     state = detector_state(state.get("model", state))
     own = student.state_dict()
     for key in ("head.cls_score.weight", "head.cls_score.bias"):
