@@ -22,6 +22,7 @@ def student_cfg(teacher_path, method="sdidd", num_old=2, **modes):
 
 @pytest.fixture
 def teacher_path(tmp_path):
+    torch.manual_seed(0)  # the same teacher whatever ran before: no test depends on the test order
     teacher = build_model(small_cfg("gfl_R_FPN.yaml", num_classes=2))
     path = tmp_path / "teacher.pth"
     torch.save({"model": teacher.state_dict()}, path)
