@@ -7,12 +7,13 @@ from collections import Counter
 from .errors import DatasetError
 
 
-def _first_repeat(records, key):
+def _first_repeat(records):
+    """The first two records naming the same image file, or None."""
     seen = {}
     for r in records:
-        if r[key] in seen:
-            return seen[r[key]], r
-        seen[r[key]] = r
+        if r["file_name"] in seen:
+            return seen[r["file_name"]], r
+        seen[r["file_name"]] = r
     return None
 
 
@@ -22,7 +23,7 @@ def check_records(train: list, test: list, train_source, test_source) -> None:
     for name, records, source in (("training", train, train_source), ("test", test, test_source)):
         if not records:
             raise DatasetError(source, f"the {name} set is empty")
-        repeat = _first_repeat(records, "file_name")
+        repeat = _first_repeat(records)
         if repeat:
             a, b = repeat
             raise DatasetError(b["source"], f"names the same image as {a['source']} ({b['file_name']}): "

@@ -90,12 +90,6 @@ def inspect_image(path) -> ImageInfo:
     return ImageInfo(w, h, mode, orientation not in (1, None), hashlib.sha1(data).hexdigest())
 
 
-def read_image_size(path) -> tuple[int, int]:
-    """(width, height) of a fully decoded, usable image, as detectron2 reads it; DatasetError otherwise."""
-    info = inspect_image(path)
-    return info.width, info.height
-
-
 def check_box(path, box, width: int, height: int, what: str = "box") -> None:
     """Validate an absolute (x1, y1, x2, y2) box against the image size."""
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
