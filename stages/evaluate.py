@@ -8,9 +8,10 @@ left, predictions right).
 import sys
 
 import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before detectron2.data loads)
-from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
-from detectron_ext.pipeline import METRICS, load_params, run_spec, run_stage
-from detectron_ext.run import evaluate_run, per_class_table
+from detectron_ext.file_io import atomic_write_json, atomic_write_text
+from pipeline.params import load_params, run_stage
+from pipeline.runner import evaluate_run, per_class_table
+from pipeline.runs import METRICS, run_spec
 
 
 def main(name):

@@ -12,9 +12,10 @@ phase's under `phases`), metrics/NAME.md.
 import sys
 
 import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before detectron2.data loads)
-from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text
-from detectron_ext.pipeline import METRICS, increment_specs, load_params, run_stage
-from detectron_ext.run import evaluate_run, per_class_table, train_run
+from detectron_ext.file_io import atomic_write_json, atomic_write_text
+from pipeline.params import load_params, run_stage
+from pipeline.runner import evaluate_run, per_class_table, train_run
+from pipeline.runs import METRICS, increment_specs
 
 
 def main(name):

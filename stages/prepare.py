@@ -5,9 +5,10 @@ data/prepared/synthetic/; real datasets are read in place from their root. Every
 it is read (README "Data checks"); on any problem the stage stops with one line naming the file and
 leaves data/prepared/ as it was.
 """
-from detectron_ext.data.coco_format import atomic_write_json, staged_dir
 from detectron_ext.data.sources import read_dataset
-from detectron_ext.pipeline import PREPARED, dataset_spec, load_params, run_stage
+from detectron_ext.file_io import atomic_write_json, staged_dir
+from pipeline.params import dataset_spec, load_params, run_stage
+from pipeline.runs import PREPARED
 
 
 def main():

@@ -6,9 +6,10 @@ import json
 
 import pandas as pd
 
-from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text, staged_dir
 from detectron_ext.data.incremental import incremental_sets, set_statistics
-from detectron_ext.pipeline import METRICS, PREPARED, SPLITS, class_groups, load_params, run_stage
+from detectron_ext.file_io import atomic_write_json, atomic_write_text, staged_dir
+from pipeline.params import class_groups, load_params, run_stage
+from pipeline.runs import METRICS, PREPARED, SPLITS
 
 
 def input_report_table(train, test) -> str:

@@ -8,8 +8,10 @@ Outputs: models/RUN/{model_final.pth, config.yaml, eval_history.json}, plots/RUN
 """
 import sys
 
-from detectron_ext.pipeline import load_params, run_spec, run_stage
-from detectron_ext.run import train_run
+import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before detectron2.data loads)
+from pipeline.params import load_params, run_stage
+from pipeline.runner import train_run
+from pipeline.runs import run_spec
 
 
 def main(name):

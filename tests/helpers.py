@@ -24,6 +24,20 @@ def tiny_params(max_iter=40, checkpoint_period=10, num_train=8, num_test=4, lr=0
     return params
 
 
+def run_config(params, detector="gfl", classes=("a", "b", "c"), dataset="x", out_dir="/tmp/out", num_images=8,
+               assigner="base"):
+    """build_config of a plain run of `detector` on `classes`, trained and tested on the registered
+    dataset `dataset`, writing to `out_dir` (what a test that trains outside the stages needs)."""
+    from pipeline.config import build_config
+    from pipeline.runs import RunSpec
+
+    spec = RunSpec("run", detector, "0", Path("train.json"), Path("test.json"), list(classes), [], list(classes),
+                   assigner=assigner)
+    cfg = build_config(params, spec, num_images)
+    cfg.DATASETS.TRAIN, cfg.DATASETS.TEST, cfg.OUTPUT_DIR = (dataset,), (dataset,), str(out_dir)
+    return cfg
+
+
 def write_image(path, w=64, h=48):
     """A random grey image, different for every path (identical images under two names are refused)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""scripts/collect_results.py: one row per WORKSPACE[:RUN], params keys as columns, clear errors."""
+"""tools/collect_results.py: one row per WORKSPACE[:RUN], params keys as columns, clear errors."""
 import json
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import collect_results  # noqa: E402
 
 

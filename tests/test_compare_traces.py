@@ -1,4 +1,4 @@
-"""scripts/compare_traces.py: means over the last iterations per run, a PNG, clear errors."""
+"""tools/compare_traces.py: means over the last iterations per run, a PNG, clear errors."""
 import json
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import compare_traces  # noqa: E402
 
 

@@ -1,7 +1,6 @@
 """The incremental student: built from a teacher checkpoint, frozen teacher, student-only checkpoints."""
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
@@ -36,7 +35,7 @@ def teacher_path(tmp_path):
     ("erd", {"fr_lambda_mode": "learnable"}), ("finetune", {"fr_lambda_mode": "learnable"})])
 def test_student_trains_with_every_method(teacher_path, method, modes):
     model = build_model(student_cfg(teacher_path, method, **modes))
-    init_student_from_teacher(model, str(teacher_path), 2)
+    init_student_from_teacher(model)
     model.train()
     assert not model.teacher.training and not any(p.requires_grad for p in model.teacher.parameters())
     with EventStorage():
@@ -54,7 +53,7 @@ def test_student_trains_with_every_method(teacher_path, method, modes):
 
 def test_student_initialised_from_teacher_and_checkpoint_holds_student_only(teacher_path, tmp_path):
     model = build_model(student_cfg(teacher_path))
-    init_student_from_teacher(model, str(teacher_path), 2)
+    init_student_from_teacher(model)
     t = torch.load(teacher_path)["model"]
     assert torch.equal(model.head.cls_score.weight[:2], t["head.cls_score.weight"])
     assert model.head.cls_score.bias[2].item() == pytest.approx(-4.595, abs=1e-3)  # new class: prior
@@ -75,7 +74,7 @@ def test_teacher_with_wrong_class_count_is_a_clear_error(teacher_path):
 
 def test_learnable_fr_lambda_gets_a_gradient_and_is_logged(teacher_path):
     model = build_model(student_cfg(teacher_path, feat_mode="selective", fr_lambda_mode="learnable", fr_lambda=0.5))
-    init_student_from_teacher(model, str(teacher_path), 2)  # λ is not in the teacher: no key error
+    init_student_from_teacher(model)  # λ is not in the teacher: no key error
     model.train()
     with EventStorage() as storage:
         losses = model([batch(True), batch(True)])
@@ -112,7 +111,7 @@ def test_which_classification_rows_the_students_own_qfl_trains(teacher_path, met
     no loss reaches the old classes' classifier rows (the GIoU weight is over the new channels too)."""
     modes = {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none"} if method == "sdidd" else {}
     model = build_model(student_cfg(teacher_path, method, qfl_channels=qfl_channels, **modes))
-    init_student_from_teacher(model, str(teacher_path), 2)
+    init_student_from_teacher(model)
     model.train()
     with EventStorage():
         losses = model([batch(True), batch(True)])
@@ -124,7 +123,7 @@ def test_which_classification_rows_the_students_own_qfl_trains(teacher_path, met
 def test_sdidd_with_every_part_none_is_fine_tuning(teacher_path):
     """The ablation's none/none/none row is reported by the fine-tuning run: same losses, same gradients."""
     finetune = build_model(student_cfg(teacher_path, "finetune"))
-    init_student_from_teacher(finetune, str(teacher_path), 2)
+    init_student_from_teacher(finetune)
     bare = build_model(student_cfg(teacher_path, "sdidd", cls_mode="none", reg_mode="none", feat_mode="none"))
     bare.load_state_dict(finetune.state_dict())
     images, grads = [batch(True), batch(False)], []
@@ -146,7 +145,7 @@ def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path
     """An image that selects nothing (no GT: BR and FR select nothing) does not dilute the others: the
     batch's loss is the mean over all selected anchors, not a mean of per-image means."""
     model = build_model(student_cfg(teacher_path, cls_mode="none", feat_mode="selective", fr_lambda_mode="fixed"))
-    init_student_from_teacher(model, str(teacher_path), 2)
+    init_student_from_teacher(model)
     torch.manual_seed(0)
     with torch.no_grad():  # a student that differs from its teacher (GN undoes a mere rescaling)
         for p in model.backbone.parameters():

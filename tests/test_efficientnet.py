@@ -6,11 +6,10 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
-from detectron_ext.config import build_config
 from detectron_ext.modeling import efficientnet
 from detectron_ext.modeling.efficientnet import load_imagenet_weights, resolve_weights
 
-from helpers import tiny_params
+from helpers import run_config, tiny_params
 from test_models import batch
 
 
@@ -18,7 +17,7 @@ def lite_cfg(tmp_path, weights="package", precision="fp32"):
     params = tiny_params()
     params["model"].update(backbone="efficientnet-lite0", weights=weights)
     params["train"]["precision"] = precision
-    return build_config(params, "gfl", 3, "x", "y", tmp_path, 8)
+    return run_config(params, out_dir=tmp_path)
 
 
 def test_imagenet_weights_load_from_the_installed_package(tmp_path):

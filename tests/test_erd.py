@@ -71,7 +71,7 @@ def test_5_regression_loss_mean_over_bins_times_t2_weighted_by_student_old_score
 
 def test_per_image_losses_are_summed_over_the_batch(teacher_path):  # noqa: F811
     model = build_model(student_cfg(teacher_path, "erd"))
-    init_student_from_teacher(model, str(teacher_path), 2)
+    init_student_from_teacher(model)
     with torch.no_grad():  # a student that differs from its teacher
         model.head.cls_score.weight.add_(torch.randn_like(model.head.cls_score.weight))
         model.head.bbox_pred.weight.add_(torch.randn_like(model.head.bbox_pred.weight))
@@ -90,7 +90,7 @@ def test_erd_reads_its_own_options_and_its_giou_weight_ignores_old_channels(teac
     cfg = student_cfg(teacher_path, "erd")
     cfg.MODEL.ERD.WEIGHT = 0.0
     model = build_model(cfg)
-    init_student_from_teacher(model, str(teacher_path), 2)
+    init_student_from_teacher(model)
     model.train()
     image = batch(True)
     with EventStorage():

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from detectron_ext.data.coco_format import staged_dir
 from detectron_ext.data.errors import DatasetError
 from detectron_ext.data.images import inspect_image
 from detectron_ext.data.sources import read_dataset
-from detectron_ext.params_schema import ParamsError, validate_params
-from detectron_ext.pipeline import load_params
+from detectron_ext.file_io import staged_dir
+from pipeline.params import load_params
+from pipeline.params_schema import ParamsError, validate_params
 from helpers import ROOT, build_voc, make_neu, voc_xml, write_image
 
 W, H = 64, 48  # not square: an EXIF rotation changes the size

@@ -6,7 +6,8 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 import detectron_ext.modeling  # noqa: F401
-from detectron_ext.config import CONFIG_DIR, new_config
+from detectron_ext.config import new_config
+from pipeline.config import CONFIG_DIR
 from detectron_ext.modeling.gfl_head import GFLHead
 
 

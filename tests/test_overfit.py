@@ -5,14 +5,13 @@ from detectron2.data import build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
 from detectron2.structures import pairwise_iou
 
-from detectron_ext.config import build_config
-from detectron_ext.data.coco_format import atomic_write_json
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.data.sources import read_dataset
 from detectron_ext.engine import train
 from detectron_ext.evaluation import DefectEvaluator
+from detectron_ext.file_io import atomic_write_json
 
-from helpers import tiny_params
+from helpers import run_config, tiny_params
 
 
 # GFL's quality-coupled losses start a rare thin class (one streak in 4 images) slowly: its
@@ -25,7 +24,7 @@ def test_overfits_a_few_images(tmp_path, detector, iterations, images):
     atomic_write_json(tmp_path / "train.json", train_coco)
     name = f"overfit_{detector}"
     classes = register_coco_file(name, tmp_path / "train.json")
-    cfg = build_config(params, detector, len(classes), name, name, tmp_path / "out", images)
+    cfg = run_config(params, detector, classes, name, tmp_path / "out", images)
     cfg.INPUT.RANDOM_FLIP = "none"  # memorising needs no augmentation; and flips made it hinge on the RNG
     trainer = train(cfg, resume=False)
     trainer.model.eval()

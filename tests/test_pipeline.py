@@ -13,9 +13,9 @@ import torch
 import yaml
 from detectron2.solver import build_lr_scheduler
 
-from detectron_ext.config import build_config
+from pipeline.workspace import dvc, make_workspace
 
-from helpers import ROOT, tiny_params
+from helpers import ROOT, run_config, tiny_params
 
 
 def stage(cwd, *args, timeout=600):
@@ -65,7 +65,7 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     records = [json.loads(line) for line in (ckpt / "metrics.json").read_text().splitlines()]
     logged = {r["iteration"]: r["lr"] for r in records if "lr" in r and r["iteration"] >= killed_at}
     assert 39 in logged
-    cfg = build_config(params, "gfl", 3, "x", "y", ckpt, 8)
+    cfg = run_config(params, out_dir=ckpt)
     for iteration, lr in logged.items():
         assert abs(lr - planned_lr(cfg, iteration)) < 1e-9, (iteration, lr, planned_lr(cfg, iteration))
     final = torch.load(tmp_path / "models" / "gfl_teacher" / "model_final.pth", weights_only=False)
@@ -112,22 +112,25 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     assert "config changed" in log and "resumed at" not in log
 
 
-def test_multi_step_chain_each_phase_distilled_from_the_previous(tmp_path):
-    """2+2+2: phase 1's student learns from the teacher, phase 2's from phase 1's student (a
-    checkpoint with 4 classes loads as the 4-old-class teacher); every phase is evaluated."""
+def test_dvc_repro_runs_a_multi_step_task_each_phase_distilled_from_the_previous(tmp_path):
+    """`dvc repro` of the whole pipeline (stage order from dvc.yaml alone) on 2+2+2: phase 1's students
+    learn from the teacher, phase 2's from phase 1's (a model with 4 classes is the 4-old-class teacher);
+    every phase is evaluated, the report lists them, and a second `dvc repro` has nothing to do."""
     params = tiny_params(max_iter=6, checkpoint_period=100, num_train=12, num_test=4)
     params["task"] = "2+2+2"
     params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}
-    params["increments"] = {"erd": {"teacher": "gfl_teacher", "method": "erd"}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    for args in (["prepare.py"], ["split.py"], ["train.py", "gfl_teacher"], ["evaluate.py", "gfl_teacher"],
-                 ["increment.py", "erd"], ["report.py"]):
-        stage(tmp_path, *args)
-    metrics = json.loads((tmp_path / "metrics" / "erd.json").read_text())
+    work = make_workspace(tmp_path / "work", params)
+    r = dvc(work, "repro", capture=True)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    metrics = json.loads((work / "metrics" / "erd.json").read_text())
     assert list(metrics["phases"]) == ["1", "2"] and metrics["phase"] == "2"
     assert len(metrics["phases"]["1"]["AP50_per_class"]) == 4 and len(metrics["AP50_per_class"]) == 6
-    phase2 = yaml.safe_load((tmp_path / "models" / "erd" / "phase2" / "config.yaml").read_text())
-    assert phase2["MODEL"]["DISTILL"]["TEACHER_WEIGHTS"] == "models/erd/phase1/model_final.pth"
-    assert phase2["MODEL"]["DISTILL"]["NUM_OLD_CLASSES"] == 4 and phase2["MODEL"]["GFL"]["NUM_CLASSES"] == 6
-    table = (tmp_path / "reports" / "incremental.md").read_text()
-    assert "erd/phase1" in table and "erd/phase2" in table
+    trained = yaml.safe_load((work / "checkpoints" / "erd" / "phase2" / "config.yaml").read_text())
+    assert trained["MODEL"]["DISTILL"]["TEACHER_WEIGHTS"] == "models/erd/phase1/model_final.pth"
+    assert trained["MODEL"]["DISTILL"]["NUM_OLD_CLASSES"] == 4 and trained["MODEL"]["GFL"]["NUM_CLASSES"] == 6
+    saved = yaml.safe_load((work / "models" / "erd" / "phase2" / "config.yaml").read_text())
+    assert saved["MODEL"]["META_ARCHITECTURE"] == "GFL" and len(saved["MODEL"]["CLASS_NAMES"]) == 6
+    table = (work / "reports" / "incremental.md").read_text()
+    assert all(f"{m}/phase{k}" in table for m in ("finetune", "erd", "sdidd") for k in (1, 2))
+    r = dvc(work, "status", "--json", capture=True)
+    assert json.loads(r.stdout) == {}, r.stdout

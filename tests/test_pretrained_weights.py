@@ -1,13 +1,12 @@
 """ImageNet weights from a path: a torchvision ResNet .pth converted and loaded into the backbone."""
 import torch
 import torchvision
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
-from detectron_ext.config import build_config
+from detectron_ext.checkpoint import SafeCheckpointer
 from detectron_ext.modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
 
-from helpers import tiny_params
+from helpers import run_config, tiny_params
 
 
 def test_torchvision_resnet18_weights_load_into_detectron2_backbone(tmp_path):
@@ -19,11 +18,11 @@ def test_torchvision_resnet18_weights_load_into_detectron2_backbone(tmp_path):
 
     params = tiny_params()
     params["model"].update(weights=pkl, weights_format="torchvision")
-    cfg = build_config(params, "gfl", 3, "x", "y", tmp_path, 8)
+    cfg = run_config(params, out_dir=tmp_path)
     assert cfg.INPUT.FORMAT == "RGB" and not cfg.MODEL.RESNETS.STRIDE_IN_1X1
     assert cfg.MODEL.RESNETS.NORM == "FrozenBN" and cfg.MODEL.BACKBONE.FREEZE_AT == 2
     model = build_model(cfg)
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    SafeCheckpointer(model).load(cfg.MODEL.WEIGHTS)  # the .pkl through the arrays-only unpickler
     bottom_up = model.backbone.bottom_up
     assert torch.equal(bottom_up.res4[1].conv2.weight, tv.layer3[1].conv2.weight)
     assert torch.equal(bottom_up.stem.conv1.weight, tv.conv1.weight)

@@ -1,5 +1,5 @@
 """The CI mAP check: a metric regresses when it falls more than its tolerance below the reference."""
-from detectron_ext.regression import compare_to_reference
+from pipeline.regression import compare_to_reference
 
 REF = {"mAP50_old": 40.0, "mAP50_new": 30.0, "mAP50": 35.0}
 TOL = {"mAP50_old": 3.0, "mAP50_new": 3.0, "mAP50": 2.0}

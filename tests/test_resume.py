@@ -5,12 +5,11 @@ import torch
 from detectron2.engine import hooks
 
 from detectron_ext import engine
-from detectron_ext.config import build_config
-from detectron_ext.data.coco_format import atomic_write_json
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.data.sources import read_dataset
+from detectron_ext.file_io import atomic_write_json
 
-from helpers import tiny_params
+from helpers import run_config, tiny_params
 
 
 class Killed(Exception):
@@ -35,7 +34,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     classes = register_coco_file("resume_exact", tmp_path / "train.json")
 
     def run(out, kill_at=None):
-        cfg = build_config(params, "gfl", len(classes), "resume_exact", "resume_exact", tmp_path / out, images)
+        cfg = run_config(params, "gfl", classes, "resume_exact", tmp_path / out, images)
         cfg.INPUT.RANDOM_FLIP = "horizontal"  # augmentation draws from numpy's global generator
         if kill_at is not None:
             build_hooks = engine.DefectTrainer.build_hooks

@@ -1,7 +1,10 @@
 """What each run and each phase of an incremental chain trains and tests on (params -> RunSpec)."""
+from pathlib import Path
+
 import pytest
 
-from detectron_ext.pipeline import class_groups, increment_specs, run_spec
+from pipeline.params import class_groups
+from pipeline.runs import increment_specs, run_spec
 
 from helpers import tiny_params
 
@@ -52,44 +55,10 @@ def test_chain_teacher_must_be_a_phase_0_run(params):
         increment_specs(params, "bad")
 
 
-def test_train_seed_replaces_the_seed_of_training_only(params, tmp_path):
-    from detectron_ext.config import build_config
-    params["seed"] = 5
-    assert build_config(params, "gfl", 3, "x", "y", tmp_path, 8).SEED == 5   # train.seed: null
-    params["train"]["seed"] = 1
-    assert build_config(params, "gfl", 3, "x", "y", tmp_path, 8).SEED == 1
-
-
 def test_chain_method_must_be_known(params):
     params["increments"]["chain"]["method"] = "default"
     with pytest.raises(SystemExit, match="method 'default'; choose finetune, erd or sdidd"):
         increment_specs(params, "chain")
-
-
-@pytest.mark.parametrize("method", ["finetune", "erd", "sdidd"])
-def test_each_method_reads_its_own_params_only(params, tmp_path, method):
-    """`-S alpha=...` (SD-IDD's) leaves the fine-tuning and ERD students' configs unchanged, and
-    `erd.*` / `finetune.*` leave SD-IDD's unchanged."""
-    import copy
-
-    from detectron_ext.config import apply_increment_params, build_config
-
-    def student(p):
-        cfg = build_config(p, "gfl", 6, "x", "y", tmp_path, 8)
-        return apply_increment_params(cfg, p, method, "t.pth", 3, 128).dump()
-
-    base = student(params)
-    changes = {"alpha": ("alpha", 3.0), "beta": ("beta", 1.0), "distill": ("distill.cls_mode", "global"),
-               "erd": ("erd.cls_alpha", 1.0), "finetune": ("finetune.qfl_channels", "all")}
-    reads = {"finetune": {"finetune"}, "erd": {"erd"}, "sdidd": {"alpha", "beta", "distill"}}[method]
-    for section, (key, value) in changes.items():
-        p = copy.deepcopy(params)
-        *parents, leaf = key.split(".")
-        node = p
-        for k in parents:
-            node = node[k]
-        node[leaf] = value
-        assert (student(p) != base) == (section in reads), key
 
 
 def test_dvc_stages_depend_on_their_methods_params_only():
@@ -108,3 +77,53 @@ def test_dvc_stages_depend_on_their_methods_params_only():
         assert ("erd" in deps) == (stage == "erd") and ("finetune" in deps) == (stage == "finetune"), stage
         assert "scales" not in deps and "method" not in deps, stage
     assert "scales.ci" in params["train@gfl_teacher"] and "runs.gfl_teacher" in params["sdidd"]
+
+
+def test_dvc_status_after_a_param_change_lists_only_the_stages_that_read_it(tmp_path):
+    """`dvc exp run -S KEY=VALUE` reruns what `dvc status` lists: in a scratch DVC repository with this
+    dvc.yaml and params.yaml, every stage recorded as done (`dvc commit`), then one key changed."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+    from dvc.repo import Repo
+
+    from helpers import ROOT
+
+    def dvc(*args):
+        r = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    dvc("init", "--no-scm", "-q")
+    with Repo(str(tmp_path)) as repo:  # every dependency and output, as a placeholder file or folder
+        paths = {Path(o.def_path) for s in repo.index.stages for o in [*s.deps, *s.outs] if not o.def_path.endswith(".yaml")}
+    for path in sorted(paths, key=lambda p: len(p.parts), reverse=True):
+        if path.suffix:
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text("x")
+        elif not (tmp_path / path).exists():
+            (tmp_path / path).mkdir(parents=True)
+            (tmp_path / path / "placeholder").write_text("x")
+    dvc("commit", "-f", "-q")
+    assert json.loads(dvc("status", "--json")) == {}
+
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    cases = [("alpha", 3.0, {"sdidd"}), ("distill.topk", 50, {"sdidd"}), ("erd.cls_alpha", 1.0, {"erd"}),
+             ("finetune.qfl_channels", "all", {"finetune"}),
+             ("scales.paper.lr", 0.5, set()),                  # a scale that is not the active one
+             ("datasets.deeppcb.root", "elsewhere", set()),    # a dataset that is not the active one
+             ("evaluate.num_images_drawn", 2, {"finetune", "erd", "sdidd"} | {f"evaluate@{r}" for r in base["runs"]})]
+    for key, value, expected in cases:
+        p = yaml.safe_load(yaml.safe_dump(base))
+        *parents, leaf = key.split(".")
+        node = p
+        for k in parents:
+            node = node[k]
+        node[leaf] = value
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+        assert set(json.loads(dvc("status", "--json"))) == expected, key

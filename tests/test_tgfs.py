@@ -1,5 +1,6 @@
 """TGFS: hand-built cases for its pure functions, and the FCOS/GFL integration (cold start, zero
 inference overhead, upstream-equal losses without reweighting)."""
+import dataclasses
 import math
 
 import pytest
@@ -8,10 +9,15 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from detectron_ext.modeling.tgfs import (TGFSOptions, candidate_mask, level_costs, pair_costs, sample_weights,
-                                         select_levels, tgfs_assign, tgfs_match, unselected_candidates,
-                                         level_selection)
+from detectron_ext.config import new_config
+from detectron_ext.modeling.tgfs import (candidate_mask, level_costs, level_selection, pair_costs, sample_weights,
+                                         select_levels, tgfs_assign, tgfs_match, tgfs_options, unselected_candidates)
 from test_models import batch, small_cfg
+
+
+def options(**changes):
+    """TGFS's options at their defaults (MODEL.TGFS), with `changes`."""
+    return dataclasses.replace(tgfs_options(new_config().MODEL.TGFS), **changes)
 
 # five points: two on level 0, two on level 1, one on level 3 (P6, above the competing levels)
 LEVEL = torch.tensor([0, 0, 1, 1, 3])
@@ -32,13 +38,13 @@ def test_a_gt_picks_the_level_with_the_lowest_mean_cost():
     per_level = level_costs(costs, cand, LEVEL, num_levels=3)
     assert per_level[:, 0].tolist() == pytest.approx([2.0, 1.7, math.inf])
     assert select_levels(per_level)[:, 0].tolist() == [False, True, False]
-    matched = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions())
+    matched = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), options())
     assert matched.tolist() == [-1, -1, 0, 0, -1]
     # top-1 quality: level 0's cheapest point (1.0) beats level 1's (1.5)
-    top1 = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions(quality_topk=1))
+    top1 = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), options(quality_topk=1))
     assert top1.tolist() == [0, 0, -1, -1, -1]
     # a margin of 0.3 also takes level 0 (2.0 <= 1.7 + 0.3)
-    wide = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions(margin=0.31))
+    wide = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), options(margin=0.31))
     assert wide.tolist() == [0, 0, 0, 0, -1]
 
 
@@ -46,24 +52,24 @@ def test_high_levels_keep_the_base_positives_or_get_none():
     costs = torch.tensor([[1.0], [1.0], [2.0], [2.0], [0.5]])
     cand = torch.ones(5, 1, dtype=torch.bool)
     base = torch.tensor([-1, -1, 0, -1, 0])  # the detector's own rule put the GT on level 1 and P6
-    assert tgfs_match(costs, cand, LEVEL, base, TGFSOptions()).tolist() == [0, 0, -1, -1, 0]
-    assert tgfs_match(costs, cand, LEVEL, base, TGFSOptions(high_levels="none")).tolist() == [0, 0, -1, -1, -1]
+    assert tgfs_match(costs, cand, LEVEL, base, options()).tolist() == [0, 0, -1, -1, 0]
+    assert tgfs_match(costs, cand, LEVEL, base, options(high_levels="none")).tolist() == [0, 0, -1, -1, -1]
 
 
 def test_a_gt_without_candidate_points_keeps_the_base_positives():
     costs = torch.tensor([[1.0, 0.2], [1.0, 0.2], [2.0, 0.2], [2.0, 0.2], [0.5, 0.2]])
     cand = torch.tensor([[True, False], [True, False], [True, False], [True, False], [False, False]])
     base = torch.tensor([-1, -1, 1, -1, -1])  # GT 1 has no candidate; the base rule gave it point 2
-    matched = tgfs_match(costs, cand, LEVEL, base, TGFSOptions())
+    matched = tgfs_match(costs, cand, LEVEL, base, options())
     assert matched.tolist() == [0, 0, 1, -1, -1]
     # and with no base positive either it simply has none (no error, no NaN)
-    assert tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions()).tolist() == [0, 0, -1, -1, -1]
+    assert tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), options()).tolist() == [0, 0, -1, -1, -1]
 
 
 def test_a_point_claimed_by_two_gts_goes_to_the_cheaper():
     costs = torch.tensor([[1.0, 0.4], [1.0, 3.0]])
     cand = torch.ones(2, 2, dtype=torch.bool)
-    matched = tgfs_match(costs, cand, torch.tensor([0, 0]), torch.full((2,), -1), TGFSOptions())
+    matched = tgfs_match(costs, cand, torch.tensor([0, 0]), torch.full((2,), -1), options())
     assert matched.tolist() == [1, 0]
 
 
@@ -93,38 +99,38 @@ def test_assign_an_image_without_boxes_and_the_reweighting_alone_mode():
     points = torch.tensor([[5.0, 5.0], [15.0, 5.0]])
     args = (points, torch.tensor([8.0, 8.0]), torch.tensor([0, 0]), torch.zeros(2, 2), torch.zeros(2, 4))
     matched, w = tgfs_assign(*args, torch.zeros(0, 4), torch.zeros(0, dtype=torch.long),
-                             torch.full((2,), -1), TGFSOptions())
+                             torch.full((2,), -1), options())
     assert matched.tolist() == [-1, -1] and w.tolist() == [1.0, 1.0]
     pred = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 5.0, 5.0]])
     base = torch.tensor([0, 0])
     matched, w = tgfs_assign(points, torch.tensor([8.0, 8.0]), torch.tensor([0, 0]), torch.zeros(2, 2), pred,
                              torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([1]), base,
-                             TGFSOptions(selection="base"))
+                             options(selection="base", reweight="quality"))
     assert matched.tolist() == [0, 0]  # the base assignment, kept
     assert w[0] > 1 > w[1] and w.mean().item() == pytest.approx(1.0)  # the better box weighs more
 
 
 def test_options_are_validated():
     with pytest.raises(ValueError, match="reweight"):
-        TGFSOptions(reweight="cubic")
+        options(reweight="cubic")
     with pytest.raises(ValueError, match="unselected"):
-        TGFSOptions(unselected="negative")
+        options(unselected="negative")
 
 
 def test_candidates_on_the_lost_levels_are_ignored_not_background():
     # the GT picks level 1 (mean 1.7 < 2.0): its level-0 candidates (points 0, 1) lose; point 4 is P6
     costs = torch.tensor([[1.0], [3.0], [1.5], [1.9], [0.1]])
     cand = torch.tensor([[True], [True], [True], [True], [False]])
-    matched = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), TGFSOptions())
+    matched = tgfs_match(costs, cand, LEVEL, torch.full((5,), -1), options())
     assert matched.tolist() == [-1, -1, 0, 0, -1]
-    selected = level_selection(costs, cand, LEVEL, TGFSOptions())[1]
+    selected = level_selection(costs, cand, LEVEL, options())[1]
     assert unselected_candidates(cand, LEVEL, selected, matched).tolist() == [True, True, False, False, False]
     # a point that lost for one GT but is positive for another is not ignored
     two = torch.tensor([[1.0, 0.1], [3.0, 9.0], [1.5, 9.0], [1.9, 9.0], [0.1, 9.0]])
     cand2 = torch.tensor([[True, True], [True, False], [True, False], [True, False], [False, False]])
-    matched2 = tgfs_match(two, cand2, LEVEL, torch.full((5,), -1), TGFSOptions())
+    matched2 = tgfs_match(two, cand2, LEVEL, torch.full((5,), -1), options())
     assert matched2.tolist() == [1, -1, 0, 0, -1]
-    selected2 = level_selection(two, cand2, LEVEL, TGFSOptions())[1]
+    selected2 = level_selection(two, cand2, LEVEL, options())[1]
     assert unselected_candidates(cand2, LEVEL, selected2, matched2).tolist() == [False, True, False, False, False]
 
 
@@ -138,7 +144,7 @@ def test_assign_weights_zero_on_the_ignored_points_only_with_ignore():
     logits = torch.zeros(4, 1)
     for mode, lost_weight in (("ignore", 0.0), ("background", 1.0)):
         matched, w = tgfs_assign(points, strides, level, logits, pred, gt, torch.tensor([0]),
-                                 torch.full((4,), -1), TGFSOptions(unselected=mode, reweight="none"))
+                                 torch.full((4,), -1), options(unselected=mode, reweight="none"))
         assert matched.tolist() == [-1, -1, 0, 0]
         assert w.tolist() == [lost_weight, lost_weight, 1.0, 1.0]
 
@@ -193,7 +199,7 @@ def test_fcos_weighted_losses_with_unit_weights_equal_upstream():
 @pytest.mark.parametrize("config", ["fcos_R_FPN.yaml", "gfl_R_FPN.yaml"])
 def test_zero_inference_overhead_same_parameters_and_outputs(config):
     """A TGFS-trained detector is the plain detector at inference: the same parameters, the same
-    forward code, the same detections (speed: scripts/bench_tgfs_inference.py)."""
+    forward code, the same detections (speed: tools/bench_tgfs_inference.py)."""
     plain, tgfs = build_model(small_cfg(config)), build_model(tgfs_cfg(config))
     assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in tgfs.state_dict().items()}
     tgfs.load_state_dict(plain.state_dict())
@@ -206,7 +212,7 @@ def test_zero_inference_overhead_same_parameters_and_outputs(config):
 
 
 def test_incremental_chains_inherit_the_teachers_assigner():
-    from detectron_ext.pipeline import increment_specs
+    from pipeline.runs import increment_specs
     from helpers import tiny_params
     params = tiny_params()
     params["runs"]["gfl_teacher"]["assigner"] = "tgfs"
@@ -214,21 +220,23 @@ def test_incremental_chains_inherit_the_teachers_assigner():
 
 
 def test_build_config_maps_the_tgfs_params():
-    from detectron_ext.config import build_config
+    from pipeline.config import build_config
+    from pipeline.runs import run_spec
     from helpers import tiny_params
     params = tiny_params(max_iter=40)
     params["tgfs"]["reweight"] = "focal"
-    cfg = build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8, assigner="tgfs")
+    cfg = build_config(params, run_spec(params, "fcos_tgfs_joint"), 8)
     assert cfg.MODEL.TGFS.ENABLED and cfg.MODEL.TGFS.REWEIGHT == "focal" and cfg.MODEL.TGFS.COLD_START_ITERS == round(40 * params["tgfs"]["cold_start_fraction"])
-    assert not build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8).MODEL.TGFS.ENABLED
+    assert not build_config(params, run_spec(params, "fcos_joint"), 8).MODEL.TGFS.ENABLED
+    params["runs"]["fcos_joint"]["assigner"] = "atss"
     with pytest.raises(ValueError, match="assigner"):
-        build_config(params, "fcos", 3, "a", "b", "/tmp/x", 8, assigner="atss")
+        build_config(params, run_spec(params, "fcos_joint"), 8)
 
 
 def test_training_log_keeps_the_level_shares(tmp_path):
     import json
 
-    from detectron_ext.training_log import write_training_log
+    from pipeline.training_log import write_training_log
     lines = [{"iteration": 19, "total_loss": 2.0, "loss_fcos_cls": 1.0, "lr": 0.01},
              {"iteration": 39, "total_loss": 1.5, "loss_fcos_cls": 0.8, "lr": 0.01, "tgfs/pos_p3": 0.7,
               "tgfs/pos_p4": 0.3, "data_time": 0.1}]

@@ -1,68 +1,13 @@
-"""Build, write (atomically) and read the COCO-format JSON the whole pipeline exchanges.
+"""Build and read the COCO-format JSON the whole pipeline exchanges.
 
 A dataset is a dict in COCO's detection format. `file_name` is relative to
 `info.image_root`, an absolute folder, so the JSON can be loaded by detectron2's
 `load_coco_json` and by pycocotools alike.
 """
-import contextlib
-import ctypes
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import DatasetError, read_text
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write text so that readers see either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2 is not None and renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b),
-                                               rename_exchange) == 0
-
-
-@contextlib.contextmanager
-def staged_dir(path):
-    """Yield an empty staging folder beside `path`; when the block succeeds the staging folder replaces
-    `path` in one step (readers see the old folder or the complete new one, never a mix, and no stale
-    file of an earlier run survives); when it fails `path` is untouched and the staging folder removed.
-    Staging folders left by a killed run are removed on the next call."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        if not path.exists():
-            os.replace(tmp, path)
-        elif not _exchange(tmp, path):  # not Linux: two renames, the old folder kept until the second
-            old = tmp.with_name(tmp.name.replace(".tmp", ".old.tmp"))
-            os.replace(path, old)
-            os.replace(tmp, path)
-            tmp = old
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_coco(records, class_names, image_root, description="") -> dict:

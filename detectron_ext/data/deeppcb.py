@@ -6,8 +6,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import DatasetError, read_text
+from .holdout import seeded_split
 from .images import image_record
-from .voc import seeded_split
 
 DEEPPCB_CLASSES = ["open", "short", "mousebite", "spur", "copper", "pin-hole"]
 

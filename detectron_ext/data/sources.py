@@ -48,7 +48,7 @@ def _entries(path, coco, key, fields):
     return entries
 
 
-def _user_coco(path, classes):
+def read_coco_file(path, classes):
     """A user's COCO JSON: keep `classes` (default: all, in id order); validate every entry, image and box."""
     coco = load_coco(path)
     categories = _entries(path, coco, "categories", {"id": int, "name": str})
@@ -121,8 +121,8 @@ def read_dataset(spec: dict, seed: int, work_dir="data", final_dir=None):
         classes, train, test = voc_folder(root, spec["classes"], spec.get("aliases"), seed, frac,
                                           spec.get("annotations", "Annotations"), spec.get("images", "JPEGImages"))
     else:  # coco
-        classes, train, train_root = _user_coco(spec["train_json"], spec.get("classes"))
-        classes, test, test_root = _user_coco(spec["test_json"], classes)
+        classes, train, train_root = read_coco_file(spec["train_json"], spec.get("classes"))
+        classes, test, test_root = read_coco_file(spec["test_json"], classes)
         if train_root != test_root:  # keep one image_root: make paths relative to their common parent
             raise DatasetError(spec["test_json"], f"train and test images must share one image root "
                                                   f"({train_root} vs {test_root}); set info.image_root")

@@ -1,5 +1,4 @@
 """Pascal VOC XML reading and the VOC-based layouts: NEU-DET (original and Kaggle), GC10-DET, any VOC folder."""
-import random
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -7,6 +6,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import DatasetError, read_text
+from .holdout import seeded_split
 from .images import image_record
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -144,14 +144,15 @@ def neu_det(root, train_max_index=240):
     raise DatasetError(root, "not a NEU-DET folder: expected IMAGES/ + ANNOTATIONS/ or train/ + validation/")
 
 
-def seeded_split(items, test_fraction: float, seed: int):
-    """Deterministic split: sort, shuffle with random.Random(seed), the first
-    round(test_fraction * n) items are the test set. Returns (train, test), each sorted."""
-    items = sorted(items)
-    rng = random.Random(seed)
-    rng.shuffle(items)
-    n_test = round(test_fraction * len(items))
-    return sorted(items[n_test:]), sorted(items[:n_test])
+def voc_class_names(xml_paths) -> list[str]:
+    """The class names a set of VOC XMLs uses, sorted (each file is checked when it is read)."""
+    names = set()
+    for xml_path in xml_paths:
+        try:
+            names.update((o.text or "").strip() for o in ET.parse(xml_path).getroot().findall("object/name"))
+        except (ET.ParseError, OSError):
+            continue  # read_voc_objects names the file and the problem
+    return sorted(n for n in names if n)
 
 
 def voc_folder(root, class_names, aliases=None, seed=0, test_fraction=0.2,

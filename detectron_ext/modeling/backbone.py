@@ -2,10 +2,14 @@
 import pickle
 from pathlib import Path
 
-import torch
 from detectron2.modeling import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.fpn import FPN, LastLevelP6P7
 from detectron2.modeling.backbone.resnet import build_resnet_backbone
+
+from ..checkpoint import load_torch
+
+TORCHVISION_PIXEL_MEAN = [123.675, 116.28, 103.53]  # torchvision's ImageNet normalisation: RGB, 0-255
+TORCHVISION_PIXEL_STD = [58.395, 57.12, 57.375]
 
 
 @BACKBONE_REGISTRY.register()
@@ -47,7 +51,7 @@ def is_torchvision_checkpoint(path) -> bool:
 
 
 def _load_state_dict(path) -> dict:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_torch(path)
     return obj.get("state_dict", obj) if isinstance(obj, dict) else obj
 
 

@@ -1,15 +1,15 @@
 """The incremental student: GFL with old + new classification channels, distilled from a frozen
 GFL teacher (fine-tuning, ERD or SD-IDD). The teacher is not a submodule, so checkpoints hold the
 student alone and a trained student can be the next phase's teacher."""
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
 from detectron2.utils.events import get_event_storage
 
+from ..checkpoint import load_torch
 from ..distillation import erd
 from ..distillation.fr_lambda import relative_iou, soft_otsu_separability
 from ..distillation.losses import (classification_distillation, feature_distillation,
@@ -27,13 +27,13 @@ DISTILL_PREFIX = "distill_"  # parameters of the distillation itself (FR's λ), 
 @META_ARCH_REGISTRY.register()
 class DistillGFL(GFL):
     @configurable
-    def __init__(self, *, teacher: GFL, num_old_classes: int, method: str = "sdidd", cls_mode="selective",
-                 reg_mode="selective", feat_mode="selective", qfl_channels: str = "new", alpha: float = 2.0,
-                 beta: float = 2.0, topk: int = 100, cr_confidence: str = "sigmoid", cr_temperature: float = 1.0,
-                 br_temperature: float = 1.0, br_per_gt: bool = True, fr_lambda: float = 0.5,
-                 fr_lambda_mode: str = "fixed", fr_lambda_temperature: float = 0.05, fr_lambda_weight: float = 1.0,
-                 cls_weight: float = 1.0, reg_weight: float = 1.0, feat_weight: float = 1.0,
-                 erd_options: Optional[dict] = None, **kwargs):
+    def __init__(self, *, teacher: GFL, num_old_classes: int, method: str, cls_mode: str, reg_mode: str,
+                 feat_mode: str, qfl_channels: str, alpha: float, beta: float, topk: int, cr_confidence: str,
+                 cr_temperature: float, br_temperature: float, br_per_gt: bool, fr_lambda: float,
+                 fr_lambda_mode: str, fr_lambda_temperature: float, fr_lambda_weight: float, cls_weight: float,
+                 reg_weight: float, feat_weight: float, erd_options: dict, **kwargs):
+        """Arguments as `from_config` reads them from MODEL.DISTILL and MODEL.ERD (defaults:
+        detectron_ext/config.py, add_distill_config); the rest are GFL's."""
         super().__init__(**kwargs)
         for mode in (cls_mode, reg_mode, feat_mode):
             if mode not in MODES:
@@ -61,7 +61,7 @@ class DistillGFL(GFL):
         self.cr_confidence, self.cr_temperature = cr_confidence, cr_temperature
         self.br_temperature, self.br_per_gt, self.fr_lambda = br_temperature, br_per_gt, fr_lambda
         self.cls_weight, self.reg_weight, self.feat_weight = cls_weight, reg_weight, feat_weight
-        self.erd = dict(erd_options or {})  # MODEL.ERD (config.py: add_distill_config holds the defaults)
+        self.erd = dict(erd_options)  # MODEL.ERD
         if method == "erd" and set(ERD_KEYS) - set(self.erd):
             raise ValueError(f"ERD needs the options {sorted(set(ERD_KEYS) - set(self.erd))}")
         if fr_lambda_mode not in ("fixed", "learnable"):
@@ -211,14 +211,17 @@ class DistillGFL(GFL):
 
 
 def load_teacher(teacher: GFL, path: str, num_old_classes: int):
-    """Load a teacher checkpoint, checking its class count first (clear error if it differs)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("model", state)
+    """Load a teacher checkpoint (weights only), checking its class count first (clear error if it differs)."""
+    state = load_torch(path)
+    state = detector_state(state.get("model", state) if isinstance(state, dict) else {})
     found = state["head.cls_score.weight"].shape[0] if "head.cls_score.weight" in state else None
     if found != num_old_classes:
         raise ValueError(f"{path}: teacher checkpoint has {found} classes, expected {num_old_classes} "
                          f"(the classes of the earlier phases)")
-    DetectionCheckpointer(teacher).load(path)
+    missing, unexpected = teacher.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: not a model of the teacher's architecture "
+                         f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
 def detector_state(state: dict) -> dict:
@@ -227,18 +230,17 @@ def detector_state(state: dict) -> dict:
     return {k: v for k, v in state.items() if not k.startswith(DISTILL_PREFIX)}
 
 
-def init_student_from_teacher(student: GFL, teacher_path: str, num_old_classes: int):
-    """Student = teacher's weights; classification channels of the old classes copied, the new
-    ones left at their initialisation (normal(0.01) weights, prior-probability bias)."""
-    state = torch.load(teacher_path, map_location="cpu", weights_only=True)
-    state = detector_state(state.get("model", state))
+def init_student_from_teacher(student: DistillGFL):
+    """Student = its teacher's weights (the teacher loaded once, by from_config); classification
+    channels of the old classes copied, the new ones left at their initialisation (normal(0.01)
+    weights, prior-probability bias)."""
+    state = {k: v.detach().clone() for k, v in student.teacher.state_dict().items()}
     own = student.state_dict()
     for key in ("head.cls_score.weight", "head.cls_score.bias"):
         merged = own[key].clone()
-        merged[:num_old_classes] = state[key]
+        merged[:student.num_old_classes] = state[key]
         state[key] = merged
     missing, unexpected = student.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith(DISTILL_PREFIX)]
     if missing or unexpected:
-        raise ValueError(f"{teacher_path}: teacher and student architectures differ "
-                         f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise ValueError(f"teacher and student architectures differ (missing {missing[:5]}, unexpected {unexpected[:5]})")

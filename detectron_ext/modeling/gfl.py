@@ -15,13 +15,14 @@ from torch import nn
 
 from .atss import atss_assign
 from .box_coder import DistanceBoxCoder, integral
+from .decoding import StaticShapeDecoding
 from .gfl_head import GFLHead
 from .gfl_losses import distribution_focal_loss, quality_focal_loss
 from .tgfs import TGFSOptions, assign_batch, log_level_shares, tgfs_from_config
 
 
 @META_ARCH_REGISTRY.register()
-class GFL(DenseDetector):
+class GFL(StaticShapeDecoding, DenseDetector):
     """GFLv1: ATSS assignment, Quality Focal Loss, Distribution Focal Loss and GIoU loss.
 
     Loss normalisation follows MMDetection's reference: QFL summed over channels and anchors and
@@ -32,12 +33,11 @@ class GFL(DenseDetector):
 
     @configurable
     def __init__(self, *, backbone, head: nn.Module, head_in_features: Optional[List[str]] = None,
-                 num_classes: int, reg_max: int = 16, anchor_scale: float = 8.0, atss_topk: int = 9,
-                 qfl_beta: float = 2.0, qfl_weight: float = 1.0, dfl_weight: float = 0.25,
-                 giou_weight: float = 2.0, test_score_thresh: float = 0.05,
-                 test_topk_candidates: int = 1000, test_nms_thresh: float = 0.6,
-                 max_detections_per_image: int = 100, tgfs: Optional[TGFSOptions] = None,
-                 tgfs_cold_start_iters: int = 0, precision: str = "fp32", pixel_mean, pixel_std):
+                 num_classes: int, reg_max: int, anchor_scale: float, atss_topk: int, qfl_beta: float,
+                 qfl_weight: float, dfl_weight: float, giou_weight: float, test_score_thresh: float,
+                 test_topk_candidates: int, test_nms_thresh: float, max_detections_per_image: int,
+                 tgfs: Optional[TGFSOptions], tgfs_cold_start_iters: int, precision: str, pixel_mean, pixel_std):
+        """Arguments as `from_config` reads them from MODEL.GFL (defaults: detectron_ext/config.py)."""
         super().__init__(backbone, head, head_in_features, pixel_mean=pixel_mean, pixel_std=pixel_std)
         self.num_classes = num_classes
         self.reg_max = reg_max

@@ -28,18 +28,19 @@ REWEIGHTS = ("none", "quality", "focal")
 
 @dataclass(frozen=True)
 class TGFSOptions:
-    selection: str = "tgfs"      # tgfs | base: keep the detector's own assignment (reweighting alone)
-    num_levels: int = 3          # the first `num_levels` pyramid levels compete (P3, P4, P5)
-    region: str = "center"       # candidates: points inside the GT box and within radius x stride of its centre | inside
-    radius: float = 1.5
-    loc_weight: float = 1.0      # cost = L_cls + loc_weight * L_loc
-    focal_gamma: float = 2.0     # the classification cost's focusing parameter
-    quality_topk: int = 0        # 0: a level's cost is the mean over its candidates; k: mean of its k cheapest
-    margin: float = 0.0          # levels whose cost is within `margin` of the best level's are selected too
-    high_levels: str = "base"    # base: levels above the competing ones keep the base assigner's positives | none
-    unselected: str = "ignore"   # a GT's candidates on the levels it did not pick: ignore (no cls loss) | background
-    reweight: str = "quality"    # none | quality: w ~ q^gamma | focal: w ~ (1 - q)^gamma
-    reweight_gamma: float = 1.0
+    """TGFS's options; their defaults are MODEL.TGFS's (detectron_ext/config.py), see tgfs_options."""
+    selection: str       # tgfs | base: keep the detector's own assignment (reweighting alone)
+    num_levels: int      # the first `num_levels` pyramid levels compete (P3, P4, P5)
+    region: str          # candidates: points inside the GT box and within radius x stride of its centre | box
+    radius: float
+    loc_weight: float    # cost = L_cls + loc_weight * L_loc
+    focal_gamma: float   # the classification cost's focusing parameter
+    quality_topk: int    # 0: a level's cost is the mean over its candidates; k: mean of its k cheapest
+    margin: float        # levels whose cost is within `margin` of the best level's are selected too
+    high_levels: str     # base: levels above the competing ones keep the base assigner's positives | none
+    unselected: str      # a GT's candidates on the levels it did not pick: ignore (no cls loss) | background
+    reweight: str        # none | quality: w ~ q^gamma | focal: w ~ (1 - q)^gamma
+    reweight_gamma: float
 
     def __post_init__(self):
         for name, value, allowed in (("selection", self.selection, SELECTIONS), ("region", self.region, REGIONS), ("high_levels", self.high_levels, HIGH_LEVELS),
@@ -199,11 +200,15 @@ def tgfs_from_config(cfg) -> dict:
     t = cfg.MODEL.TGFS
     if not t.ENABLED:
         return {"tgfs": None, "tgfs_cold_start_iters": 0}
-    opts = TGFSOptions(selection=t.SELECTION, num_levels=t.NUM_LEVELS, region=t.REGION, radius=t.RADIUS,
+    return {"tgfs": tgfs_options(t), "tgfs_cold_start_iters": int(t.COLD_START_ITERS)}
+
+
+def tgfs_options(t) -> TGFSOptions:
+    """TGFSOptions from a MODEL.TGFS config node (whose defaults are the options' defaults)."""
+    return TGFSOptions(selection=t.SELECTION, num_levels=t.NUM_LEVELS, region=t.REGION, radius=t.RADIUS,
                        loc_weight=t.LOC_WEIGHT, focal_gamma=t.FOCAL_GAMMA, quality_topk=t.QUALITY_TOPK,
                        margin=t.MARGIN, high_levels=t.HIGH_LEVELS, unselected=t.UNSELECTED, reweight=t.REWEIGHT,
                        reweight_gamma=t.REWEIGHT_GAMMA)
-    return {"tgfs": opts, "tgfs_cold_start_iters": int(t.COLD_START_ITERS)}
 
 
 def log_level_shares(matched, point_level, names):

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data.coco_format import atomic_write_text
+from detectron_ext.file_io import atomic_write_text
+
+from .plots import save_figure
 
 
 def read_metrics_jsonl(path) -> pd.DataFrame:
@@ -88,15 +90,3 @@ def write_distill_trace(trace_csv, csv_path, png_path, title="") -> pd.DataFrame
         axes[1].legend(fontsize=8)
     save_figure(fig, png_path)
     return df
-
-
-def save_figure(fig, png_path):
-    """Write a matplotlib figure atomically (a killed run leaves no half-written PNG) and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    Path(png_path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(png_path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(png_path)

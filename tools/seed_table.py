@@ -4,7 +4,7 @@ Each run is a folder `<variant>_s<seed>/` holding the `metrics.json` that `stage
 (`metrics/<chain>.json`). Prints a markdown table, one row per variant: seeds, mAP50 old / new / all
 (mean ± sample std; the single value where there is one seed) and AP50 per class (mean).
 
-Usage: python scripts/seed_table.py results/neu-det-lite/incremental
+Usage: python tools/seed_table.py results/neu-det-lite/incremental
 """
 import json
 import re

@@ -4,7 +4,7 @@ select per image, every iteration): one PNG, and a table of each run's means ove
 Each entry is LABEL=PATH, PATH a `distill_trace.csv` written by the increment stage
 (`plots/NAME/phaseK/distill_trace.csv`). Used for the learnable-vs-fixed λ comparison in `results/`:
 
-    python scripts/compare_traces.py --out results/neu-det-cpu/incremental/fr_lambda \
+    python tools/compare_traces.py --out results/neu-det-cpu/incremental/fr_lambda \
         learnable=WS1/plots/sdidd/phase1/distill_trace.csv fixed-0.5=WS2/... fixed-0.8=WS3/...
 
 Writes OUT.png (λ and FR's selected anchors per image, a rolling mean of `--window` iterations) and
@@ -20,8 +20,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text  # noqa: E402
-from detectron_ext.training_log import save_figure  # noqa: E402
+from detectron_ext.file_io import atomic_write_json, atomic_write_text  # noqa: E402
+from pipeline.plots import save_figure  # noqa: E402
 
 
 def read_traces(entries) -> dict:

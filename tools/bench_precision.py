@@ -1,7 +1,7 @@
 """GFL training step under bf16 autocast (train.precision: bf16) as a ratio of the fp32 step, in one
 process: the evidence behind train.precision's default. Prints whether the CPU reports AVX-512 BF16.
 
-Usage: python scripts/bench_precision.py [--backbone resnet|efficientnet-lite0] [--size 200] [--batch 8]
+Usage: python tools/bench_precision.py [--backbone resnet|efficientnet-lite0] [--size 200] [--batch 8]
            [--channels 128] [--convs 4] [--steps 4] [--threads 2]
 """
 import argparse
@@ -20,7 +20,8 @@ from detectron2.modeling import build_model  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
-from detectron_ext.config import build_config  # noqa: E402
+from pipeline.config import build_config  # noqa: E402
+from pipeline.runs import run_spec  # noqa: E402
 
 
 def cpu_flags() -> set:
@@ -39,7 +40,7 @@ def step_times(args, precision: str, model_params: dict):
                                   input_size=args.size, batch=args.batch)
     params.update(scale="ci", device="cpu")
     torch.manual_seed(0)
-    model = build_model(build_config(params, "gfl", 6, "x", "y", "/tmp/bench_precision", 100))
+    model = build_model(build_config(params, run_spec(params, "gfl_joint"), 100))
     model.train()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     image = torch.randint(0, 255, (3, args.size, args.size), dtype=torch.uint8)

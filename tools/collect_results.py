@@ -6,7 +6,7 @@ the repository run with `python stages/...`). Each row is one entry `WORKSPACE[:
 AP and AP50 per class from `WORKSPACE/metrics/RUN.json`. Used for the ablations in
 `results/`, where each row is one `dvc exp run -S key=value`:
 
-    python scripts/collect_results.py --run sdidd \
+    python tools/collect_results.py --run sdidd \
         --keys distill.cls_mode distill.reg_mode distill.feat_mode \
         --out results/neu-det-cpu/incremental/ablation /work/ws_a /work/ws_b ...
 
@@ -29,7 +29,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from detectron_ext.data.coco_format import atomic_write_json, atomic_write_text  # noqa: E402
+from detectron_ext.file_io import atomic_write_json, atomic_write_text  # noqa: E402
 
 
 def lookup(params: dict, dotted: str, where: str):

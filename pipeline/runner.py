@@ -5,28 +5,23 @@ import shutil
 
 import cv2
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog, build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
-from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
-from .config import apply_increment_params, build_config, new_config
-from .data.coco_format import atomic_write_text
-from .data.register import register_coco_file
-from .engine import DISTILL_TRACE, EVAL_HISTORY, sanitize, train
-from .evaluation import DefectEvaluator, nest_per_class
-from .modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
-from .modeling.efficientnet import load_imagenet_weights, resolve_weights
-from .modeling.distill_gfl import detector_state, init_student_from_teacher
-from .pipeline import RunSpec
+from detectron_ext.checkpoint import load_model, save_model
+from detectron_ext.data.register import register_coco_file
+from detectron_ext.engine import DISTILL_TRACE, EVAL_HISTORY, train
+from detectron_ext.evaluation import DefectEvaluator, nest_per_class
+from detectron_ext.file_io import atomic_write_text, json_safe
+from detectron_ext.modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
+from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
+from detectron_ext.modeling.efficientnet import load_imagenet_weights, resolve_weights
+from detectron_ext.visualize import draw_gt_and_predictions
+
+from .config import build_config
+from .runs import RunSpec, dataset_names
 from .training_log import write_distill_trace, write_training_log
-from .visualize import draw_gt_and_predictions
-
-
-def dataset_names(spec: RunSpec):
-    key = spec.name.replace("/", "_")
-    return f"{key}_train", f"{key}_test"
 
 
 def train_run(params, spec: RunSpec):
@@ -38,17 +33,10 @@ def train_run(params, spec: RunSpec):
     register_coco_file(train_set, spec.train_json)
     register_coco_file(test_set, spec.test_json)
     images = json.loads(spec.train_json.read_text())["images"]
-    cfg = build_config(params, spec.detector, len(spec.seen_classes), train_set, test_set, out_dir, len(images),
-                       spec.assigner)
-    cfg.TEST.OLD_CLASSES = spec.old_classes
+    cfg = build_config(params, spec, len(images), native_size=min(images[0]["width"], images[0]["height"]))
     init_weights = None
     if spec.teacher:
-        teacher = str(spec.teacher_weights)
-        native = min(images[0][k] for k in ("width", "height"))
-        apply_increment_params(cfg, params, spec.method, teacher, len(spec.old_classes), native)
-
-        def init_weights(model):
-            init_student_from_teacher(model, teacher, len(spec.old_classes))
+        init_weights = init_student_from_teacher  # from the teacher DistillGFL loaded (MODEL.DISTILL.TEACHER_WEIGHTS)
     elif cfg.MODEL.BACKBONE.NAME == "build_efficientnet_lite_fpn_backbone" and cfg.MODEL.EFFICIENTNET.WEIGHTS:
         imagenet = resolve_weights(cfg.MODEL.EFFICIENTNET.NAME, cfg.MODEL.EFFICIENTNET.WEIGHTS)
 
@@ -69,12 +57,8 @@ def train_run(params, spec: RunSpec):
 
     trainer = train(cfg, resume=True, init_weights=init_weights)
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    tmp = model_dir / ".model_final.pth.tmp"
     # the detector alone: no teacher inside, and not the distillation's own parameters (FR's λ)
-    torch.save({"model": detector_state(trainer.model.state_dict()), "iteration": cfg.SOLVER.MAX_ITER}, tmp)
-    tmp.replace(model_dir / "model_final.pth")
-    atomic_write_text(model_dir / "config.yaml", cfg.dump())
+    save_model(model_dir, detector_state(trainer.model.state_dict()), cfg, cfg.SOLVER.MAX_ITER)
     history = out_dir / EVAL_HISTORY
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
     title = f"{spec.name} ({spec.method or spec.detector}, {params['scale']} scale)"
@@ -103,15 +87,9 @@ def evaluate_run(params, spec: RunSpec) -> dict:
     setup_logger(name="detectron2")
     _, test_set = dataset_names(spec)
     register_coco_file(test_set, spec.test_json)
-    cfg = new_config()
-    cfg.merge_from_file(str(spec.model_dir / "config.yaml"), allow_unsafe=False)
+    model, cfg = load_model(spec.model_dir)
     cfg.DATASETS.TEST = (test_set,)
-    if cfg.MODEL.META_ARCHITECTURE == "DistillGFL":  # a student's checkpoint is a plain GFL
-        cfg.MODEL.META_ARCHITECTURE = "GFL"
     torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
-    model = build_model(cfg)
-    DetectionCheckpointer(model).load(str(spec.model_dir / "model_final.pth"))
-    model.eval()
 
     evaluator = DefectEvaluator(test_set, spec.old_classes, spec.new_classes)
     loader = build_detection_test_loader(cfg, test_set)
@@ -120,7 +98,7 @@ def evaluate_run(params, spec: RunSpec) -> dict:
     history = json.loads((spec.model_dir / EVAL_HISTORY).read_text())
     history = [h for h in history if h.get("mAP50") is not None]
     best = max(history, key=lambda h: h["mAP50"]) if history else None
-    out = sanitize({"run": spec.name, "detector": spec.detector, "assigner": spec.assigner, "method": spec.method,
+    out = json_safe({"run": spec.name, "detector": spec.detector, "assigner": spec.assigner, "method": spec.method,
                     "teacher": spec.teacher,
                     "phase": spec.phase, "dataset": params["dataset"], "task": str(params.get("task", "default")),
                     "scale": params["scale"], "iterations": cfg.SOLVER.MAX_ITER, **metrics,

@@ -1,6 +1,6 @@
 """Where the detector's own assigner (ATSS for GFL, scale ranges for FCOS) puts the positives of a dataset.
 
-Run in a workspace: python scripts/assigner_levels.py models/RUN [--batches 25]. Builds the run's model from
+Run in a workspace: python tools/assigner_levels.py models/RUN [--batches 25]. Builds the run's model from
 models/RUN/config.yaml (weights are not needed: the assignment depends on the anchors and the boxes only),
 draws training batches through detectron2's train loader (the run's resizing) and prints, over those
 ground truths: their size (sqrt of area, input pixels), positives per GT, GTs without a positive, and the

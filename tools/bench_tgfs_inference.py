@@ -1,7 +1,7 @@
 """TGFS adds no inference cost: time a plain detector and the same detector built with TGFS on
 (same weights, same images), interleaved in one process, and print the ratio of their times.
 
-Usage: python scripts/bench_tgfs_inference.py [--detector fcos|gfl] [--size 200] [--batches 20]
+Usage: python tools/bench_tgfs_inference.py [--detector fcos|gfl] [--size 200] [--batches 20]
        [--depth 18] [--channels 128]
 """
 import argparse
@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import detectron_ext.modeling  # noqa: F401,E402,I001  (registers the detectors)
 from detectron2.modeling import build_model  # noqa: E402
 
-from detectron_ext.config import CONFIG_DIR, DETECTOR_CONFIGS, new_config  # noqa: E402
+from detectron_ext.config import new_config  # noqa: E402
+from pipeline.config import CONFIG_DIR, DETECTOR_CONFIGS  # noqa: E402
 
 
 def build(detector, depth, channels, tgfs):

@@ -1,0 +1,58 @@
+"""`defect-il predict`: a saved model folder on images, folders and globs; COCO detections named by
+the model's classes, drawn images, unreadable images skipped and reported (or stopping), one-line errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import main
+
+
+def test_predict_a_folder_writes_named_coco_detections_and_drawn_images(model_and_images, tmp_path):
+    model, folder, classes = model_and_images
+    main(["predict", str(model), str(folder), "-o", str(tmp_path / "out"), "--batch", "2"])
+    coco = json.loads((tmp_path / "out" / "detections.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == classes
+    assert len(coco["images"]) == 3 and coco["info"]["skipped"] == []
+    assert coco["annotations"] and all(0 <= a["score"] <= 1 and len(a["bbox"]) == 4 for a in coco["annotations"])
+    assert {a["image_id"] for a in coco["annotations"]} <= {im["id"] for im in coco["images"]}
+    assert sorted(p.name for p in (tmp_path / "out" / "drawn").iterdir()) == ["img_0.jpg", "img_1.jpg", "img_2.jpg"]
+
+
+def test_batch_size_does_not_change_the_detections(model_and_images, tmp_path):
+    model, folder, _ = model_and_images
+    main(["predict", str(model), str(folder), "-o", str(tmp_path / "a"), "--batch", "1", "--no-draw"])
+    main(["predict", str(model), str(folder / "*.png"), "-o", str(tmp_path / "b"), "--batch", "3", "--no-draw"])
+    a, b = (json.loads((tmp_path / d / "detections.json").read_text()) for d in "ab")
+    assert [x["category_id"] for x in a["annotations"]] == [x["category_id"] for x in b["annotations"]]
+    assert all(abs(x["score"] - y["score"]) < 1e-4 for x, y in zip(a["annotations"], b["annotations"]))
+    assert not (tmp_path / "a" / "drawn").exists()
+
+
+def test_an_unreadable_image_is_skipped_and_reported_or_stops(model_and_images, tmp_path, capsys):
+    model, folder, _ = model_and_images
+    bad = tmp_path / "imgs"
+    bad.mkdir()
+    (bad / "good.png").write_bytes((folder / "img_0.png").read_bytes())
+    (bad / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    main(["predict", str(model), str(bad), "-o", str(tmp_path / "out"), "--no-draw"])
+    coco = json.loads((tmp_path / "out" / "detections.json").read_text())
+    assert [im["file_name"].rsplit("/", 1)[-1] for im in coco["images"]] == ["good.png"]
+    assert len(coco["info"]["skipped"]) == 1 and "broken.jpg" in coco["info"]["skipped"][0]["error"]
+    assert "1 image(s) skipped" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=r"^error: .*broken.jpg: "):
+        main(["predict", str(model), str(bad), "-o", str(tmp_path / "stop"), "--on-error", "stop"])
+
+
+def test_a_folder_that_is_not_a_model_and_inputs_that_match_nothing(model_and_images, tmp_path):
+    model, folder, _ = model_and_images
+    with pytest.raises(SystemExit, match=r"^error: .*nope: no such model folder$"):
+        main(["predict", str(tmp_path / "nope"), str(folder), "-o", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match=r"^error: .*missing_\*.png: no such file or folder"):
+        main(["predict", str(model), str(tmp_path / "missing_*.png"), "-o", str(tmp_path / "o")])
+
+
+def test_the_console_entry_point_is_installed():
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--on-error" in r.stdout
