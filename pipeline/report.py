@@ -40,3 +40,10 @@ def forgetting(df: pd.DataFrame, params) -> pd.DataFrame:
         steps.update({int(s.phase): df.loc[s.name, "mAP50_old"] for s in specs})
         curves[chain] = pd.Series(steps)
     return pd.DataFrame(curves).rename_axis("step")
+
+
+def per_class_long(df: pd.DataFrame, classes) -> pd.DataFrame:
+    """One row per run and class with its AP50 (absent classes dropped): the bars of the DVC plot."""
+    long = df[classes].rename_axis("run").reset_index().melt(id_vars="run", var_name="class", value_name="AP50")
+    long = long.dropna(subset=["AP50"])
+    return long.assign(run_class=long["run"] + ": " + long["class"])[["run", "class", "run_class", "AP50"]]

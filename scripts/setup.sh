@@ -74,6 +74,19 @@ step "project and its dependencies"
 "${PIP[@]}" -e ".[test,pretrained,export]" || fail "installing the project (pip install -e .[test,pretrained,export])" \
   "read the pip error above; dependencies come from pyproject.toml"
 
+step "report page: Chromium (its test) and the offline page template (dvc plots show)"
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+      || fail "installing Debian's chromium (the report page's test opens it headless)" "apt-get install chromium"
+  else
+    fail "finding chromium (the report page's test opens it headless)" "as root: apt-get install chromium"
+  fi
+fi
+"$VPY" scripts/plots_template.py || fail "building the offline page template from npm (vega, vega-lite, vega-embed)" \
+  "check that npm reaches its registry (npm view vega version), then rerun"
+
 step "check"
 "$VPY" - <<'PY' || fail "importing the stack" "rerun scripts/setup.sh; if it persists delete .venv and .cache"
 import torch, torchvision, detectron2, dvc, pycocotools, pandas, yaml, cv2

@@ -134,3 +134,30 @@ def test_dvc_repro_runs_a_multi_step_task_each_phase_distilled_from_the_previous
     assert all(f"{m}/phase{k}" in table for m in ("finetune", "erd", "sdidd") for k in (1, 2))
     r = dvc(work, "status", "--json", capture=True)
     assert json.loads(r.stdout) == {}, r.stdout
+    check_report_page(work)
+
+
+def check_report_page(work):
+    """`dvc plots show` writes one page; in headless Chromium every chart renders (offline: the page
+    holds vega inline, scripts/plots_template.py) and every image it shows is a PNG on disk."""
+    import re
+    import shutil
+
+    template = ROOT / ".cache" / "vega" / "dvc_plots_template.html"
+    assert template.is_file(), "scripts/setup.sh builds the offline page template (scripts/plots_template.py)"
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "scripts/setup.sh installs Debian's chromium"
+    r = dvc(work, "plots", "show", "-o", "page", "--html-template", str(template), capture=True)
+    assert r.returncode == 0, r.stderr
+    page = work / "page" / "index.html"
+    source = page.read_text()
+    charts = re.findall(r"vegaEmbed\('#([^']+)'", source)
+    assert "per_class_ap" in source and "forgetting" in source and "train_log" in source and len(charts) >= 6
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=30000",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    drawn = dom.count('class="marks"')  # each rendered vega view: a <canvas class="marks"> (or svg)
+    assert drawn == len(charts), f"{drawn} of {len(charts)} charts rendered"
+    images = re.findall(r'<img src="([^"$]+\.png)"', dom)
+    assert images and any("samples" in i for i in images)
+    for src in images:
+        assert (page.parent / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
