@@ -9,7 +9,6 @@ mAP of the new classes on the held-out part; mAP of the old classes on an old te
 given (the old model's beside it), and otherwise the agreement of the new model's old-class detections
 with the old model's on the held-out new images (AP50 of the one against the other's as ground truth).
 """
-import json
 import logging
 import math
 from pathlib import Path
@@ -202,7 +201,3 @@ def report_markdown(r: dict) -> str:
                       f"(score >= {AGREEMENT_SCORE}, {r['old_model_detections']} boxes) on the held-out images; "
                       f"give an old test set (--old-test) for mAP against real labels."]
     return "\n".join(lines) + "\n"
-
-
-def load_report(out_dir) -> dict:
-    return json.loads((Path(out_dir) / "report.json").read_text())

@@ -36,8 +36,7 @@ def list_images(inputs) -> list[Path]:
             if not matches:
                 raise DatasetError(path, "no such file or folder, and no file matches it as a pattern")
             found += matches
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    return unique
+    return list(dict.fromkeys(p.resolve() for p in found))  # each image once, in order
 
 
 class Predictor:
