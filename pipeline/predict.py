@@ -5,7 +5,7 @@ from pathlib import Path
 
 import cv2
 import torch
-from detectron2.data import MetadataCatalog
+from detectron2.data.catalog import Metadata
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
@@ -77,8 +77,7 @@ def predict(model_dir, inputs, out_dir, batch: int = 4, device: str = None, scor
     paths = list_images(inputs)
     predictor = Predictor(model_dir, device, score_thresh)
     out_dir = Path(out_dir)
-    meta = MetadataCatalog.get(f"__predict_{id(predictor)}")
-    meta.thing_classes = predictor.classes
+    meta = Metadata(thing_classes=predictor.classes)  # unregistered: nothing global to collide
     coco = {"info": {"model": str(Path(model_dir).resolve()), "skipped": []}, "images": [], "annotations": [],
             "categories": [{"id": i + 1, "name": n} for i, n in enumerate(predictor.classes)]}
     names = _unique_names(paths)
