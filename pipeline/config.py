@@ -77,7 +77,7 @@ def training_seed(params: dict) -> int:
 
 def build_config(params: dict, spec: RunSpec, num_train_images: int, native_size: int = 0) -> CfgNode:
     """The detectron2 config of one run (a RunSpec: plain, or a phase of an incremental chain):
-    the detector's yaml file, the active scale, `model`, `train`, the assigner's section (`tgfs`) and
+    the detector's yaml file, the active scale, `model`, `train`, the assigner's section (`assigners.tgfs`) and
     the incremental method's own section. `num_train_images` turns epochs into iterations;
     `native_size` (the images' shorter side) scales SD-IDD's Top-K when the scale keeps native size."""
     if spec.detector not in DETECTOR_CONFIGS:
@@ -103,8 +103,9 @@ def build_config(params: dict, spec: RunSpec, num_train_images: int, native_size
         raise ValueError(f"unknown assigner {spec.assigner!r}; choose base (the detector's own) or tgfs")
     if spec.assigner == "tgfs":
         cfg.MODEL.TGFS.ENABLED = True
-        apply_table(cfg, params["tgfs"], TGFS_KEYS)
-        cfg.MODEL.TGFS.COLD_START_ITERS = int(round(float(params["tgfs"]["cold_start_fraction"]) * max_iter))
+        tgfs = params["assigners"]["tgfs"]
+        apply_table(cfg, tgfs, TGFS_KEYS)
+        cfg.MODEL.TGFS.COLD_START_ITERS = int(round(float(tgfs["cold_start_fraction"]) * max_iter))
 
     if spec.teacher:
         _student(cfg, params, spec.method, spec.teacher_weights, len(spec.old_classes), native_size)

@@ -110,7 +110,7 @@ class Model(_Section):
 class Run(_Section):
     detector: Literal["gfl", "fcos"]
     phase: int | Literal["joint"]
-    assigner: Literal["base", "tgfs"] = None
+    assigner: Literal["base", "tgfs"]  # a section of `assigners`
 
 
 class Tgfs(_Section):
@@ -129,9 +129,16 @@ class Tgfs(_Section):
     reweight_gamma: float = Field(ge=0)
 
 
+class Assigners(_Section):
+    base: dict = Field(max_length=0)  # the detector's own assigner: no parameters (a section, so a run
+                                      # using it depends on it as on any assigner)
+    tgfs: Tgfs = None
+
+
 class Increment(_Section):
     teacher: str
     method: Literal["finetune", "erd", "sdidd"]
+    assigner: Literal["base", "tgfs"]  # the student's, a section of `assigners`
 
 
 class Finetune(_Section):
@@ -195,7 +202,7 @@ class Params(_Section):
     scales: dict[str, Scale]
     model: Model
     runs: dict[str, Run] = None
-    tgfs: Tgfs = None
+    assigners: Assigners = None
     increments: dict[str, Increment] = None
     finetune: Finetune = None
     erd: Erd = None
@@ -215,9 +222,11 @@ class Params(_Section):
         if self.task not in (None, "default"):
             known("task", self.task, self.datasets[self.dataset].tasks or {})
         runs = self.runs or {}
-        for name, run in runs.items():
-            if run.assigner == "tgfs" and self.tgfs is None:
-                raise ValueError(f"runs.{name} uses assigner tgfs, but there is no 'tgfs' section")
+        users = [(f"runs.{n}", r.assigner) for n, r in runs.items()]
+        users += [(f"increments.{n}", i.assigner) for n, i in (self.increments or {}).items()]
+        for key, assigner in users:
+            if getattr(self.assigners, assigner, None) is None:
+                raise ValueError(f"{key} uses assigner {assigner}, but there is no 'assigners.{assigner}' section")
         needs = {"finetune": ("finetune",), "erd": ("erd",), "sdidd": ("alpha", "beta", "distill")}
         for name, inc in (self.increments or {}).items():
             known(f"increments.{name}.teacher", inc.teacher, runs)

@@ -65,7 +65,7 @@ def run_spec(params, name: str) -> RunSpec:
         raise SystemExit(f"params.yaml: run {name!r} has phase {phase}, but there are {len(groups)} class groups")
     old, new, prefix = phase_classes(groups, phase)
     return RunSpec(name, run.get("detector", "gfl"), phase, SPLITS / f"{prefix}_train.json",
-                   SPLITS / f"{prefix}_test.json", old + new, old, new, assigner=run.get("assigner", "base"))
+                   SPLITS / f"{prefix}_test.json", old + new, old, new, assigner=run["assigner"])
 
 
 def increment_specs(params, name: str) -> list:
@@ -90,7 +90,7 @@ def increment_specs(params, name: str) -> list:
         old, new, prefix = phase_classes(groups, str(k))
         specs.append(RunSpec(f"{name}/phase{k}", teacher.detector, str(k), SPLITS / f"{prefix}_train.json",
                              SPLITS / f"{prefix}_test.json", old + new, old, new, method,
-                             teacher.name if k == 1 else f"{name}/phase{k - 1}", teacher.assigner))
+                             teacher.name if k == 1 else f"{name}/phase{k - 1}", chain["assigner"]))
     return specs
 
 

@@ -31,7 +31,7 @@ KEYS = ("mAP50_old", "mAP50_new", "mAP50")
 def scratch_params(reference: dict, overrides) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(dataset=reference["dataset"], task="default", scale=reference["scale"], device="cpu")
-    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}  # the teacher of every chain
+    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0, "assigner": "base"}}  # the teacher of every chain
     for item in overrides:
         key, value = item.split("=", 1)
         *parents, leaf = key.split(".")

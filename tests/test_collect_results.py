@@ -83,8 +83,10 @@ def test_replicates_over_a_seed_give_mean_and_std_per_configuration(tmp_path):
 
 def test_tgfs_keys_are_empty_for_runs_without_the_tgfs_assigner(tmp_path):
     a = workspace(tmp_path, "a", "fcos_joint", "selective", (30.0, 20.0))
-    (a / "params.yaml").write_text(yaml.safe_dump({"tgfs": {"reweight": "quality"}}))
+    (a / "params.yaml").write_text(yaml.safe_dump({"assigners": {"tgfs": {"reweight": "quality"}}}))
     metrics = json.loads((a / "metrics" / "fcos_joint.json").read_text())
     (a / "metrics" / "fcos_tgfs_joint.json").write_text(json.dumps({**metrics, "assigner": "tgfs"}))
-    table = collect_results.collect([f"{a}:fcos_joint", f"{a}:fcos_tgfs_joint"], "", ["tgfs.reweight"])
+    table = collect_results.collect([f"{a}:fcos_joint", f"{a}:fcos_tgfs_joint"], "", ["assigners.tgfs.reweight"])
     assert table["reweight"].isna().tolist() == [True, False] and table["reweight"][1] == "quality"
+    assert collect_results.ignored_by("tgfs.reweight", "base") and not collect_results.ignored_by("tgfs.reweight", "tgfs")
+    assert not collect_results.ignored_by("distill.topk", "base")

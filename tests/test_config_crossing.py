@@ -17,7 +17,7 @@ def params():
 
 
 def student(params, method):
-    spec = increment_specs({**params, "increments": {method: {"teacher": "gfl_teacher", "method": method}}}, method)[0]
+    spec = increment_specs({**params, "increments": {method: {"teacher": "gfl_teacher", "method": method, "assigner": "base"}}}, method)[0]
     return build_config(params, spec, 8, native_size=128)
 
 
@@ -34,7 +34,8 @@ def test_each_method_reads_its_own_params_only(params, method):
     `erd.*` / `finetune.*` leave SD-IDD's unchanged."""
     base = student(params, method).dump()
     changes = {"alpha": ("alpha", 3.0), "beta": ("beta", 1.0), "distill": ("distill.cls_mode", "global"),
-               "erd": ("erd.cls_alpha", 1.0), "finetune": ("finetune.qfl_channels", "all")}
+               "erd": ("erd.cls_alpha", 1.0), "finetune": ("finetune.qfl_channels", "all"),
+               "assigners": ("assigners.tgfs.reweight", "quality")}  # read by no student with assigner base
     reads = {"finetune": {"finetune"}, "erd": {"erd"}, "sdidd": {"alpha", "beta", "distill"}}[method]
     for section, (key, value) in changes.items():
         p = copy.deepcopy(params)
@@ -56,10 +57,12 @@ def test_a_student_config_names_its_teacher_classes_and_method(params):
 
 
 def without(params, sections: dict) -> dict:
-    """params with the keys of `sections` ({section or None: table}) removed."""
+    """params with the keys of `sections` ({dotted section or None: table}) removed."""
     p = copy.deepcopy(params)
     for section, table in sections.items():
-        node = p if section is None else p[section]
+        node = p
+        for part in section.split(".") if section else ():
+            node = node[part]
         for key in table:
             node.pop(key, None)
     return p
@@ -74,14 +77,14 @@ def test_params_yaml_states_the_config_defaults_of_each_method(params, method):
 
 def test_params_yaml_states_the_tgfs_defaults(params):
     spec = run_spec(params, "gfl_tgfs_joint")
-    assert build_config(params, spec, 8).dump() == build_config(without(params, {"tgfs": TGFS_KEYS}), spec, 8).dump()
+    assert build_config(params, spec, 8).dump() == build_config(without(params, {"assigners.tgfs": TGFS_KEYS}), spec, 8).dump()
 
 
 def test_a_changed_default_shows(params):
     """The check above can fail: a value that is not the default changes the config."""
-    params["tgfs"]["reweight"] = "quality"
+    params["assigners"]["tgfs"]["reweight"] = "quality"
     spec = run_spec(params, "gfl_tgfs_joint")
-    assert build_config(params, spec, 8).dump() != build_config(without(params, {"tgfs": TGFS_KEYS}), spec, 8).dump()
+    assert build_config(params, spec, 8).dump() != build_config(without(params, {"assigners.tgfs": TGFS_KEYS}), spec, 8).dump()
     assert new_config().MODEL.TGFS.REWEIGHT == "none"
 
 

@@ -37,7 +37,7 @@ def planned_lr(cfg, iteration):
 def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     params = tiny_params(max_iter=40, checkpoint_period=10)
     params["distill"]["feat_mode"] = "selective"  # the paper's SD-IDD, all three parts (FR is off by default)
-    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}
+    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0, "assigner": "base"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stage(tmp_path, "prepare.py")
     stage(tmp_path, "split.py")
@@ -81,7 +81,7 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     assert len(list((tmp_path / "plots" / "gfl_teacher" / "samples").glob("*.png"))) == 4
     assert (tmp_path / "plots" / "gfl_teacher" / "train_log.png").stat().st_size > 1000
     # an SD-IDD chain over the next phase, distilled from that teacher; its checkpoint is a plain GFL
-    params["increments"] = {"sdidd": {"teacher": "gfl_teacher", "method": "sdidd"}}
+    params["increments"] = {"sdidd": {"teacher": "gfl_teacher", "method": "sdidd", "assigner": "base"}}
     params["scales"]["ci"]["max_iter"] = 10
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stage(tmp_path, "increment.py", "sdidd")
@@ -118,7 +118,7 @@ def test_dvc_repro_runs_a_multi_step_task_each_phase_distilled_from_the_previous
     every phase is evaluated, the report lists them, and a second `dvc repro` has nothing to do."""
     params = tiny_params(max_iter=6, checkpoint_period=100, num_train=12, num_test=4)
     params["task"] = "2+2+2"
-    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0}}
+    params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0, "assigner": "base"}}
     work = make_workspace(tmp_path / "work", params)
     r = dvc(work, "repro", capture=True)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]

@@ -12,10 +12,11 @@ from helpers import tiny_params
 @pytest.fixture
 def params():
     p = tiny_params()
-    p["runs"] = {"teacher": {"detector": "gfl", "phase": 0}, "joint": {"detector": "fcos", "phase": "joint"},
-                 "second": {"phase": 1}}
-    p["increments"] = {"chain": {"teacher": "teacher", "method": "sdidd"},
-                       "bad": {"teacher": "second", "method": "erd"}}
+    p["runs"] = {"teacher": {"detector": "gfl", "phase": 0, "assigner": "base"},
+                 "joint": {"detector": "fcos", "phase": "joint", "assigner": "base"},
+                 "second": {"phase": 1, "assigner": "base"}}
+    p["increments"] = {"chain": {"teacher": "teacher", "method": "sdidd", "assigner": "base"},
+                       "bad": {"teacher": "second", "method": "erd", "assigner": "base"}}
     return p
 
 
@@ -77,6 +78,8 @@ def test_dvc_stages_depend_on_their_methods_params_only():
         assert ("erd" in deps) == (stage == "erd") and ("finetune" in deps) == (stage == "finetune"), stage
         assert "scales" not in deps and "method" not in deps, stage
     assert "scales.ci" in params["train@gfl_teacher"] and "runs.gfl_teacher" in params["sdidd"]
+    assert "assigners.base" in params["train@gfl_teacher"] and "assigners.tgfs" in params["train@gfl_tgfs_joint"]
+    assert not any("assigners.tgfs" in params[s] for s in ("train@gfl_teacher", "train@fcos_joint", "sdidd"))
 
 
 def test_dvc_status_after_a_param_change_lists_only_the_stages_that_read_it(tmp_path):
@@ -115,6 +118,7 @@ def test_dvc_status_after_a_param_change_lists_only_the_stages_that_read_it(tmp_
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     cases = [("alpha", 3.0, {"sdidd"}), ("distill.topk", 50, {"sdidd"}), ("erd.cls_alpha", 1.0, {"erd"}),
              ("finetune.qfl_channels", "all", {"finetune"}),
+             ("assigners.tgfs.reweight", "quality", {f"train@{r}" for r, v in base["runs"].items() if v["assigner"] == "tgfs"}),
              ("scales.paper.lr", 0.5, set()),                  # a scale that is not the active one
              ("datasets.deeppcb.root", "elsewhere", set()),    # a dataset that is not the active one
              ("evaluate.num_images_drawn", 2, {"finetune", "erd", "sdidd"} | {f"evaluate@{r}" for r in base["runs"]})]

@@ -211,12 +211,13 @@ def test_zero_inference_overhead_same_parameters_and_outputs(config):
     assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor) and torch.equal(a.scores, b.scores)
 
 
-def test_incremental_chains_inherit_the_teachers_assigner():
+def test_an_incremental_chain_trains_its_student_with_its_own_assigner():
     from pipeline.runs import increment_specs
     from helpers import tiny_params
     params = tiny_params()
-    params["runs"]["gfl_teacher"]["assigner"] = "tgfs"
+    params["increments"]["sdidd"]["assigner"] = "tgfs"
     assert [s.assigner for s in increment_specs(params, "sdidd")] == ["tgfs"]
+    assert [s.assigner for s in increment_specs(params, "erd")] == ["base"]
 
 
 def test_build_config_maps_the_tgfs_params():
@@ -224,9 +225,9 @@ def test_build_config_maps_the_tgfs_params():
     from pipeline.runs import run_spec
     from helpers import tiny_params
     params = tiny_params(max_iter=40)
-    params["tgfs"]["reweight"] = "focal"
+    params["assigners"]["tgfs"]["reweight"] = "focal"
     cfg = build_config(params, run_spec(params, "fcos_tgfs_joint"), 8)
-    assert cfg.MODEL.TGFS.ENABLED and cfg.MODEL.TGFS.REWEIGHT == "focal" and cfg.MODEL.TGFS.COLD_START_ITERS == round(40 * params["tgfs"]["cold_start_fraction"])
+    assert cfg.MODEL.TGFS.ENABLED and cfg.MODEL.TGFS.REWEIGHT == "focal" and cfg.MODEL.TGFS.COLD_START_ITERS == round(40 * params["assigners"]["tgfs"]["cold_start_fraction"])
     assert not build_config(params, run_spec(params, "fcos_joint"), 8).MODEL.TGFS.ENABLED
     params["runs"]["fcos_joint"]["assigner"] = "atss"
     with pytest.raises(ValueError, match="assigner"):

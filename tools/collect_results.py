@@ -11,8 +11,8 @@ AP and AP50 per class from `WORKSPACE/metrics/RUN.json`. Used for the ablations 
         --out results/neu-det-cpu/incremental/ablation /work/ws_a /work/ws_b ...
 
 Rows are listed in the order given; an entry whose metrics file is missing is an error naming it, a
-params key a workspace lacks is left empty with a warning (an older workspace), and `tgfs.*` keys are left
-empty for runs whose assigner is not TGFS (they ignore them).
+params key a workspace lacks is left empty with a warning (an older workspace), and an assigner's keys
+(`assigners.tgfs.*`; `tgfs.*` in older workspaces) are left empty for runs with another assigner (they ignore them).
 
 Replicates: with `--replicates-over train.seed` (a key also given in `--keys`), rows that differ only in
 that key are one configuration, and OUT_summary.{md,json} gives each one's mean, sample standard
@@ -43,6 +43,14 @@ def lookup(params: dict, dotted: str, where: str):
     return value
 
 
+def ignored_by(key: str, assigner: str) -> bool:
+    """Whether a run with `assigner` ignores params key `key`: another assigner's section
+    (`assigners.NAME.*`, or `tgfs.*` in workspaces older than `assigners`)."""
+    parts = key.split(".")
+    section = parts[1] if parts[0] == "assigners" and len(parts) > 2 else "tgfs" if parts[0] == "tgfs" else None
+    return section is not None and section != assigner
+
+
 def collect(entries, default_run: str, keys) -> pd.DataFrame:
     rows = []
     for entry in entries:
@@ -55,8 +63,8 @@ def collect(entries, default_run: str, keys) -> pd.DataFrame:
         m = json.loads(metrics_file.read_text())
         per_class = m.get("AP50_per_class") or m["phases"][str(max(map(int, m["phases"])))]["AP50_per_class"]
         assigner = m.get("assigner", "base")
-        shown = {k.split(".")[-1]: None if k.startswith("tgfs.") and assigner != "tgfs"  # keys the run ignores
-                 else lookup(params, k, ws / "params.yaml") for k in keys}
+        shown = {k.split(".")[-1]: None if ignored_by(k, assigner) else lookup(params, k, ws / "params.yaml")
+                 for k in keys}
         rows.append({"run": run, "detector": m.get("detector"), "assigner": assigner,
                      "method": m.get("method") or "-", **shown,
                      "mAP_old": m.get("mAP50_old"), "mAP_new": m.get("mAP50_new"), "mAP_all": m["mAP50"],
