@@ -41,27 +41,14 @@ def _export(args):
 
 
 def _increment(args):
-    import yaml
-
     from .increment import increment
-    from .params import load_params
-    from .params_schema import ParamsError, validate_params
+    from .params import apply_overrides, load_params
+    from .params_schema import validate_params
 
     path = Path(args.params) if args.params else Path("params.yaml")
     if not path.is_file() and not args.params:
         path = Path(__file__).resolve().parent.parent / "params.yaml"  # the repository's defaults
-    params = load_params(path)
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ParamsError(f"--set {item}: expected KEY=VALUE")
-        *parents, leaf = key.split(".")
-        node = params
-        for k in parents:
-            if not isinstance(node.get(k), dict):
-                raise ParamsError(f"--set {item}: {path} has no section {k!r}")
-            node = node[k]
-        node[leaf] = yaml.safe_load(value)
+    params = apply_overrides(load_params(path), args.set, path)
     if args.scale:
         params["scale"] = args.scale
     params = validate_params(params, f"{path} with --set/--scale")

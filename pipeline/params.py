@@ -26,6 +26,23 @@ def load_params(path="params.yaml") -> dict:
     return validate_params(params, path)
 
 
+def apply_overrides(params: dict, items, where="params.yaml") -> dict:
+    """`KEY.SUB=VALUE` overrides (values as YAML: `alpha=3`, `runs.x.phase=joint`) set in `params`, as
+    `dvc exp run -S` does; ParamsError for an item without `=` or a path through a non-section."""
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ParamsError(f"{item}: expected KEY=VALUE")
+        *parents, leaf = key.split(".")
+        node = params
+        for k in parents:
+            if not isinstance(node.get(k), dict):
+                raise ParamsError(f"{item}: {where} has no section {k!r}")
+            node = node[k]
+        node[leaf] = yaml.safe_load(value)
+    return params
+
+
 def run_stage(main, *args):
     """Run a stage's main(*args). Bad input (DatasetError, ParamsError) ends it with one line on stderr
     (the file, the problem) and exit status 1; DEFECT_IL_DEBUG=1 shows the traceback instead."""

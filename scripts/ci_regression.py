@@ -22,6 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from detectron_ext.file_io import atomic_write_json  # noqa: E402
+from pipeline.params import apply_overrides  # noqa: E402
 from pipeline.regression import compare_to_reference  # noqa: E402
 from pipeline.workspace import dvc, make_workspace  # noqa: E402
 
@@ -32,13 +33,7 @@ def scratch_params(reference: dict, overrides) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(dataset=reference["dataset"], task="default", scale=reference["scale"], device="cpu")
     params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0, "assigner": "base"}}  # the teacher of every chain
-    for item in overrides:
-        key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = params
-        for p in parents:
-            node = node[p]
-        node[leaf] = yaml.safe_load(value)
+    apply_overrides(params, overrides)
     spec = params["datasets"][reference["dataset"]]
     spec["root"] = str((ROOT / spec["root"]).resolve())
     if not Path(spec["root"]).is_dir():

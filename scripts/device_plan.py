@@ -1,0 +1,52 @@
+"""Plan a GPU run for scripts/device_run.sh: the stages DVC would run for TARGETS, in DVC's order, and the
+params.yaml they read, written to .devcarry/ (the GPU machine has no DVC: it runs the plan's commands).
+
+Usage: python scripts/device_plan.py TARGET... [--set KEY=VALUE ...]
+  e.g. python scripts/device_plan.py evaluate@gfl_teacher sdidd --set dataset=neu-det --set scale=cpu
+Writes .devcarry/plan.txt (one stage command per line, dependencies first) and .devcarry/params.yaml
+(this repository's params.yaml, device: cuda, then the overrides; the dataset root is set on the machine).
+"""
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from pipeline.params import apply_overrides  # noqa: E402
+from pipeline.workspace import make_workspace  # noqa: E402
+
+
+def plan(params: dict, targets) -> list:
+    """(stage name, command) of every stage `dvc repro TARGETS` runs from nothing, in DVC's own order."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import collect_stages, plan_repro
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = make_workspace(Path(tmp) / "ws", params)
+        with Repo(str(ws)) as repo:
+            stages = collect_stages(repo, [f"{ws / 'dvc.yaml'}:{t}" for t in targets])  # not the cwd's dvc.yaml
+            return [(s.name, s.cmd) for s in plan_repro(repo.index.graph, stages)]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("targets", nargs="+")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--out", default=str(ROOT / ".devcarry"))
+    args = ap.parse_args(argv)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["device"] = "cuda"
+    apply_overrides(params, args.set)
+    steps = plan(params, args.targets)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (out / "plan.txt").write_text("".join(f"{cmd}\n" for _, cmd in steps))
+    print("\n".join(f"{name}: {cmd}" for name, cmd in steps))
+
+
+if __name__ == "__main__":
+    main()
