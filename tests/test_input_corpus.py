@@ -577,3 +577,14 @@ def test_dvc_keeps_the_staged_folders_for_the_stage_to_replace():
     for stage, folder in (("prepare", "data/prepared"), ("split", "data/splits")):
         outs = [o for o in stages[stage]["outs"] if isinstance(o, dict) and folder in o]
         assert outs and outs[0][folder].get("persist") is True
+
+
+def test_overrides_set_yaml_values_and_refuse_what_is_not_a_key():
+    from pipeline.params import apply_overrides
+    params = {"alpha": 2.0, "scales": {"ci": {"step_fractions": [0.5]}}}
+    apply_overrides(params, ["alpha=3", "scales.ci.step_fractions=[0.6, 0.9]"])
+    assert params == {"alpha": 3, "scales": {"ci": {"step_fractions": [0.6, 0.9]}}}
+    with pytest.raises(ParamsError, match=r"^alpha: expected KEY=VALUE$"):
+        apply_overrides(params, ["alpha"])
+    with pytest.raises(ParamsError, match=r"^alpha\.x=1: p\.yaml has no section 'alpha'$"):
+        apply_overrides(params, ["alpha.x=1"], "p.yaml")
