@@ -191,6 +191,15 @@ class Evaluate(_Section):
     draw_score_thresh: float = Field(ge=0, le=1)
 
 
+class Bench(_Section):
+    scale: str
+    input_size: PosInt
+    batch: PosInt
+    steps: PosInt
+    threads: PosInt
+    eval_images: int = Field(ge=0)
+
+
 class Params(_Section):
     seed: int = Field(ge=0)
     threads: int = Field(None, ge=1)
@@ -211,6 +220,7 @@ class Params(_Section):
     distill: Distill = None
     train: Train
     evaluate: Evaluate
+    bench: Bench = None
 
     @model_validator(mode="after")
     def _references(self):
@@ -219,6 +229,8 @@ class Params(_Section):
                 raise ValueError(f"{key}: {value!r} is not defined (defined: {', '.join(map(str, defined))})")
         known("dataset", self.dataset, self.datasets)
         known("scale", self.scale, self.scales)
+        if self.bench is not None:
+            known("bench.scale", self.bench.scale, self.scales)
         if self.task not in (None, "default"):
             known("task", self.task, self.datasets[self.dataset].tasks or {})
         runs = self.runs or {}

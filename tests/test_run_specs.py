@@ -118,6 +118,7 @@ def test_dvc_status_after_a_param_change_lists_only_the_stages_that_read_it(tmp_
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     cases = [("alpha", 3.0, {"sdidd"}), ("distill.topk", 50, {"sdidd"}), ("erd.cls_alpha", 1.0, {"erd"}),
              ("finetune.qfl_channels", "all", {"finetune"}),
+             ("bench.steps", 3, {"bench"}),
              ("assigners.tgfs.reweight", "quality", {f"train@{r}" for r, v in base["runs"].items() if v["assigner"] == "tgfs"}),
              ("scales.paper.lr", 0.5, set()),                  # a scale that is not the active one
              ("datasets.deeppcb.root", "elsewhere", set()),    # a dataset that is not the active one

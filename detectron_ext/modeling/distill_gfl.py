@@ -8,6 +8,7 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
 from detectron2.utils.events import get_event_storage
+from torch.profiler import record_function
 
 from ..checkpoint import load_torch
 from ..distillation import erd
@@ -119,7 +120,9 @@ class DistillGFL(GFL):
                              sample_weights=weights)
         if self.method == "finetune":
             return losses
-        with torch.no_grad():  # the teacher in the student's precision; its outputs in fp32
+        # the teacher in the student's precision, its outputs in fp32; the labelled parts (record_function:
+        # distill/teacher, distill/select_*) are what pipeline/bench.py reports as shares of a step
+        with torch.no_grad(), record_function("distill/teacher"):
             with self.autocast():
                 feats_t = self.teacher.backbone(images.tensor)
                 feats_t = [feats_t[f] for f in self.teacher.head_in_features]
@@ -144,24 +147,27 @@ class DistillGFL(GFL):
         u = torch.ones(n_img, n_anchor, device=anchors.device)  # BR's IoU weight (selective BR only)
         lam, rel_ious = self.current_fr_lambda(), []
         if self.cls_mode == "selective":
-            masks["cls"] = torch.stack([select_high_confidence(c, self.alpha, self.cr_confidence, self.cr_temperature)
-                                        for c in cls_t])
+            with record_function("distill/select_cr"):
+                masks["cls"] = torch.stack([select_high_confidence(c, self.alpha, self.cr_confidence,
+                                                                   self.cr_temperature) for c in cls_t])
         if "selective" in (self.reg_mode, self.feat_mode):
             masks["reg"], masks["feat"] = masks["reg"].clone(), masks["feat"].clone()
             for i, gt in enumerate(gt_instances):
                 gt_boxes = gt.gt_boxes.tensor
                 boxes_s = self.box2box_transform.apply_deltas(integral(reg_s[i].detach(), self.reg_max), anchors)
                 if self.reg_mode == "selective":
-                    masks["reg"][i], u[i] = select_cascaded_regression(points, boxes_s, gt_boxes, self.topk,
-                                                                       self.beta, self.br_per_gt)
+                    with record_function("distill/select_br"):
+                        masks["reg"][i], u[i] = select_cascaded_regression(points, boxes_s, gt_boxes, self.topk,
+                                                                           self.beta, self.br_per_gt)
                 if self.feat_mode == "selective":
                     if gt_boxes.shape[0] == 0:
                         masks["feat"][i] = False
                         continue
-                    ious = difficulty_thresholds(boxes_s, gt_boxes)  # I, m, G: once for the mask and λ
-                    masks["feat"][i] = difficulty_mask(*ious, lam)
-                    if self.fr_lambda_mode == "learnable":
-                        rel_ious.append(relative_iou(*ious))
+                    with record_function("distill/select_fr"):
+                        ious = difficulty_thresholds(boxes_s, gt_boxes)  # I, m, G: once for the mask and λ
+                        masks["feat"][i] = difficulty_mask(*ious, lam)
+                        if self.fr_lambda_mode == "learnable":
+                            rel_ious.append(relative_iou(*ious))
         out: Dict[str, torch.Tensor] = {}
         storage = get_event_storage()
         for part, mode in (("cls", self.cls_mode), ("reg", self.reg_mode), ("feat", self.feat_mode)):
@@ -196,9 +202,12 @@ class DistillGFL(GFL):
         strides = (anchors[:, 2] - anchors[:, 0]) / self.box2box_transform.anchor_scale
         loss_cls, loss_reg, m_cls, m_reg = [], [], [], []
         for i in range(cls_s.shape[0]):
-            m_cls.append(erd.select_elastic_classification(cls_t[i], e["cls_alpha"]))
-            boxes_t = erd.decode_teacher_boxes(points, integral(reg_t[i], self.reg_max), strides, e["teacher_boxes"])
-            m_reg.append(erd.select_elastic_regression(reg_t[i], cls_t[i], boxes_t, e["reg_alpha"], e["nms_iou"]))
+            with record_function("distill/select_erd"):
+                m_cls.append(erd.select_elastic_classification(cls_t[i], e["cls_alpha"]))
+                boxes_t = erd.decode_teacher_boxes(points, integral(reg_t[i], self.reg_max), strides,
+                                                   e["teacher_boxes"])
+                m_reg.append(erd.select_elastic_regression(reg_t[i], cls_t[i], boxes_t, e["reg_alpha"],
+                                                           e["nms_iou"]))
             loss_cls.append(classification_distillation(cls_t[i], cls_s[i, :, :oc], m_cls[i], "element"))
             loss_reg.append(erd.elastic_regression_loss(reg_t[i], reg_s[i], cls_s[i, :, :oc], m_reg[i], self.reg_max,
                                                         e["reg_temperature"], e["reg_weight"]))

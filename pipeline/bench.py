@@ -1,0 +1,283 @@
+"""Speed as ratios measured in one process against a peer (params.yaml `bench`): training steps of
+GFL, detectron2's FCOS and torchvision's FCOS on the same backbone, channels, input size and batch;
+the incremental students' steps and the shares of the teacher's forward and of region selection in
+them; inference; evaluation of the active dataset's test set; bf16 against fp32.
+
+Every timing is the median of `steps` runs, the contenders interleaved (A B C A B C ...) so that a
+change of load hits all of them; only ratios (and the one reference time they share) are reported."""
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+from torch.profiler import ProfilerActivity, profile
+
+from .config import build_config
+from .runs import RunSpec
+
+OLD, NEW = ["a", "b", "c"], ["d", "e", "f"]
+SELECTION_LABELS = {"sdidd": ("select_cr", "select_br", "select_fr"), "erd": ("select_erd",)}
+
+
+def bench_params(params: dict, precision: str = "fp32") -> dict:
+    """What the benchmark builds from: the `bench.scale` entry at `bench`'s input size and batch, `model`
+    (ResNet from scratch), on CPU; training and the methods at their config defaults (detectron_ext/config.py,
+    which params.yaml's values are), with SD-IDD's FR on so that its share is measured too."""
+    b = params["bench"]
+    scale = {**params["scales"][b["scale"]], "input_size": b["input_size"], "batch": b["batch"]}
+    return {"seed": 0, "device": "cpu", "scale": "bench", "scales": {"bench": scale},
+            "model": {**params["model"], "backbone": "resnet", "weights": ""}, "train": {"precision": precision},
+            "finetune": {}, "erd": {}, "distill": {"feat_mode": "selective"}, "bench": b}
+
+
+def spec(detector="gfl", method="") -> RunSpec:
+    if not method:
+        return RunSpec("bench", detector, "0", Path("-"), Path("-"), OLD + NEW, [], OLD + NEW)
+    return RunSpec("bench", "gfl", "1", Path("-"), Path("-"), OLD + NEW, OLD, NEW, method, "bench_teacher")
+
+
+def build(params, run: RunSpec, teacher_file=None) -> torch.nn.Module:
+    cfg = build_config(params, run, 100)
+    if run.teacher:
+        cfg.MODEL.DISTILL.TEACHER_WEIGHTS = str(teacher_file)
+    torch.manual_seed(0)
+    return build_model(cfg)
+
+
+def torchvision_fcos(params) -> torch.nn.Module:
+    """torchvision's FCOS on the same ResNet (GroupNorm, from scratch) and FPN P3-P7 width as ours."""
+    import torchvision
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+    scale, size = params["scales"][params["scale"]], params["bench"]["input_size"]
+    resnet = getattr(torchvision.models, f"resnet{scale['depth']}")(
+        weights=None, norm_layer=lambda c: torch.nn.GroupNorm(32, c))
+    wide = scale["depth"] >= 50
+    c, f = scale["fpn_channels"], 4 if wide else 1
+    backbone = BackboneWithFPN(resnet, {"layer2": "0", "layer3": "1", "layer4": "2"},
+                               [128 * f, 256 * f, 512 * f], c, extra_blocks=LastLevelP6P7(c, c))
+    head = torchvision.models.detection.fcos.FCOSHead(c, 1, len(OLD + NEW), num_convs=scale["head_convs"])
+    torch.manual_seed(0)
+    return torchvision.models.detection.FCOS(backbone, len(OLD + NEW), min_size=size, max_size=size,
+                                             head=head, score_thresh=params["model"]["score_thresh"])
+
+
+def synthetic_batch(size: int, batch: int, classes: list, seed: int = 0) -> list:
+    """detectron2 inputs: random images, 1-4 boxes each of the given class indices."""
+    g = np.random.default_rng(seed)
+    data = []
+    for _ in range(batch):
+        n = int(g.integers(1, 5))
+        xy = g.uniform(0, size * 0.6, (n, 2))
+        wh = g.uniform(size * 0.08, size * 0.4, (n, 2))
+        inst = Instances((size, size))
+        inst.gt_boxes = Boxes(torch.tensor(np.concatenate([xy, np.minimum(xy + wh, size - 1)], 1), dtype=torch.float32))
+        inst.gt_classes = torch.tensor(g.choice(classes, n), dtype=torch.int64)
+        image = torch.tensor(g.integers(0, 256, (3, size, size)), dtype=torch.uint8)
+        data.append({"image": image, "instances": inst, "height": size, "width": size})
+    return data
+
+
+def torchvision_inputs(data: list):
+    images = [d["image"].float() / 255 for d in data]
+    targets = [{"boxes": d["instances"].gt_boxes.tensor, "labels": d["instances"].gt_classes} for d in data]
+    return images, targets
+
+
+def train_step(model, data, torchvision_model=False):
+    """One SGD step (forward, backward, update) of a detector on a batch."""
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    model.train()
+
+    def step():
+        losses = model(*torchvision_inputs(data)) if torchvision_model else model(data)
+        opt.zero_grad()
+        sum(losses.values()).backward()
+        opt.step()
+    return step
+
+
+def infer(model, data, torchvision_model=False):
+    model.eval()
+
+    def run():
+        with torch.no_grad():
+            model(torchvision_inputs(data)[0]) if torchvision_model else model(data)
+    return run
+
+
+def interleaved_medians(fns: dict, steps: int) -> dict:
+    """Median seconds of each callable over `steps` runs, run in turn (one warm-up run each first)."""
+    times = {k: [] for k in fns}
+    with EventStorage():
+        for k, fn in fns.items():
+            fn()
+        for _ in range(steps):
+            for k, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def labelled_shares(fn, labels, steps: int) -> dict:
+    """Share of each record_function label (`distill/<label>`) in the CPU time of `fn`, under the profiler."""
+    with EventStorage():
+        fn()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            total = time.perf_counter() - start
+    spent = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key.startswith("distill/")}
+    return {label: spent.get(f"distill/{label}", 0.0) / total for label in labels}
+
+
+def evaluation_seconds(params, test_json: Path, limit: int) -> dict:
+    """Evaluating a GFL (untrained: every image keeps its 100 highest-scoring detections, evaluation's
+    worst case) on a test split: the whole of it (images read and mapped, inference, pycocotools) and
+    inference alone on the same, already-read batches."""
+    import json
+
+    from detectron2.data import build_detection_test_loader
+    from detectron2.evaluation import inference_on_dataset
+
+    from detectron_ext.data.register import register_coco_file
+    from detectron_ext.evaluation import DefectEvaluator
+
+    coco = json.loads(test_json.read_text())
+    if limit:
+        coco["images"] = coco["images"][:limit]
+        kept = {i["id"] for i in coco["images"]}
+        coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in kept]
+    classes = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
+    with tempfile.TemporaryDirectory() as tmp:
+        subset = Path(tmp) / "test.json"
+        subset.write_text(json.dumps(coco))
+        register_coco_file("bench_test", subset)
+        spec_ = RunSpec("bench_eval", "gfl", "joint", Path("-"), subset, classes, [], classes)
+        cfg = build_config(params, spec_, 100)
+        cfg.DATASETS.TEST = ("bench_test",)
+        torch.manual_seed(0)
+        model = build_model(cfg)
+        model.test_score_thresh = 0.0
+        model.eval()
+        loader = build_detection_test_loader(cfg, "bench_test")
+        start = time.perf_counter()
+        inference_on_dataset(model, loader, DefectEvaluator("bench_test", [], classes))
+        whole = time.perf_counter() - start
+        batches = list(loader)
+        start = time.perf_counter()
+        with torch.no_grad():
+            for batch in batches:
+                model(batch)
+        alone = time.perf_counter() - start
+    return {"images": len(coco["images"]), "evaluate_s": whole, "evaluate/inference": whole / alone}
+
+
+
+def run(params: dict, test_json=None, log=print) -> dict:
+    b = params["bench"]
+    torch.set_num_threads(int(b["threads"]))
+    p = bench_params(params)
+    size, batch, steps = int(b["input_size"]), int(b["batch"]), int(b["steps"])
+    data_all = synthetic_batch(size, batch, list(range(6)))
+    data_new = synthetic_batch(size, batch, [3, 4, 5], seed=1)
+    out = {"setup": {"input_size": size, "batch": batch, "steps": steps, "threads": int(b["threads"]),
+                     "scale": b["scale"], "torch": torch.__version__,
+                     "cpu_capability": torch.backends.cpu.get_cpu_capability()}}
+
+    log("bench: training steps of GFL, detectron2 FCOS, torchvision FCOS")
+    gfl, fcos, tv = build(p, spec("gfl")), build(p, spec("fcos")), torchvision_fcos(p)
+    t = interleaved_medians({"gfl": train_step(gfl, data_all), "fcos": train_step(fcos, data_all),
+                             "tv_fcos": train_step(tv, data_all, True)}, steps)
+    out["train_step"] = {"gfl_s": t["gfl"], "detectron2_fcos/gfl": t["fcos"] / t["gfl"],
+                         "torchvision_fcos/gfl": t["tv_fcos"] / t["gfl"]}
+
+    log("bench: incremental students (fine-tune, ERD, SD-IDD)")
+    with tempfile.TemporaryDirectory() as tmp:
+        teacher_file = Path(tmp) / "teacher.pth"
+        teacher = build(p, RunSpec("t", "gfl", "0", Path("-"), Path("-"), OLD, [], OLD))
+        torch.save(teacher.state_dict(), teacher_file)
+        students = {m: build(p, spec(method=m), teacher_file) for m in ("finetune", "erd", "sdidd")}
+        plain = build(p, spec("gfl"))
+        for s in students.values():
+            s.load_state_dict(plain.state_dict(), strict=False)
+    fns = {"gfl": train_step(plain, data_new), **{m: train_step(s, data_new) for m, s in students.items()}}
+    t = interleaved_medians(fns, steps)
+    out["student_step"] = {f"{m}/gfl": t[m] / t["gfl"] for m in students}
+    out["student_step"].update({"sdidd/finetune": t["sdidd"] / t["finetune"], "erd/finetune": t["erd"] / t["finetune"]})
+    for m in ("erd", "sdidd"):
+        shares = labelled_shares(fns[m], ("teacher", *SELECTION_LABELS[m]), max(2, steps // 2))
+        out["student_step"].update({f"{m}_share_{k}": v for k, v in shares.items()})
+
+    log("bench: inference (batch 1 latency, batch throughput)")
+    one = data_all[:1]
+    lat = interleaved_medians({"gfl": infer(gfl, one), "sdidd": infer(students["sdidd"], one),
+                               "tv_fcos": infer(tv, one, True)}, steps)
+    thr = interleaved_medians({"gfl": infer(gfl, data_all), "sdidd": infer(students["sdidd"], data_all),
+                               "tv_fcos": infer(tv, data_all, True)}, steps)
+    out["inference"] = {"gfl_latency_s": lat["gfl"], "gfl_images_per_s": batch / thr["gfl"],
+                        "student/gfl_latency": lat["sdidd"] / lat["gfl"],
+                        "torchvision_fcos/gfl_latency": lat["tv_fcos"] / lat["gfl"],
+                        "student/gfl_throughput": thr["gfl"] / thr["sdidd"],
+                        "torchvision_fcos/gfl_throughput": thr["gfl"] / thr["tv_fcos"]}
+
+    log("bench: GFL step under bf16 autocast")
+    bf16 = build(bench_params(params, "bf16"), spec("gfl"))
+    t = interleaved_medians({"fp32": train_step(gfl, data_all), "bf16": train_step(bf16, data_all)}, steps)
+    out["precision"] = {"bf16/fp32_train_step": t["bf16"] / t["fp32"]}
+
+    if test_json is not None:
+        log(f"bench: evaluation of {test_json}")
+        out["evaluation"] = evaluation_seconds(p, Path(test_json), int(b["eval_images"]))
+    return out
+
+
+ROWS = [  # (section, key, what it is, the goal the issue set)
+    ("train_step", "detectron2_fcos/gfl", "training step: detectron2 FCOS / GFL", ""),
+    ("train_step", "torchvision_fcos/gfl", "training step: torchvision FCOS / GFL", "≥ 1 (GFL no slower)"),
+    ("student_step", "finetune/gfl", "student step: fine-tune / GFL", ""),
+    ("student_step", "erd/gfl", "student step: ERD / GFL", ""),
+    ("student_step", "sdidd/gfl", "student step: SD-IDD (CR+BR+FR) / GFL", ""),
+    ("student_step", "erd/finetune", "student step: ERD / fine-tune", ""),
+    ("student_step", "sdidd/finetune", "student step: SD-IDD / fine-tune", "≤ 1.2"),
+    ("student_step", "sdidd_share_teacher", "SD-IDD step: share of the teacher's forward", ""),
+    ("student_step", "sdidd_share_select_cr", "SD-IDD step: share of CR's selection", ""),
+    ("student_step", "sdidd_share_select_br", "SD-IDD step: share of BR's selection", ""),
+    ("student_step", "sdidd_share_select_fr", "SD-IDD step: share of FR's selection", ""),
+    ("student_step", "erd_share_teacher", "ERD step: share of the teacher's forward", ""),
+    ("student_step", "erd_share_select_erd", "ERD step: share of ERD's selection", ""),
+    ("inference", "student/gfl_latency", "inference latency (1 image): SD-IDD student / GFL", "1.00 ± 0.05"),
+    ("inference", "torchvision_fcos/gfl_latency", "inference latency (1 image): torchvision FCOS / GFL", ""),
+    ("inference", "student/gfl_throughput", "inference images/s (batch): SD-IDD student / GFL", "1.00 ± 0.05"),
+    ("inference", "torchvision_fcos/gfl_throughput", "inference images/s (batch): torchvision FCOS / GFL", ""),
+    ("precision", "bf16/fp32_train_step", "GFL training step: bf16 autocast / fp32", ""),
+    ("evaluation", "evaluate/inference", "evaluating the test set / inference alone on it", ""),
+]
+
+
+def table(out: dict) -> str:
+    """metrics/bench.md: every ratio with what it compares and its goal, under the shared setup."""
+    s = out["setup"]
+    lines = [f"# Speed: ratios in one process ({s['scale']} scale models, {s['input_size']} px, batch {s['batch']}, "
+             f"{s['threads']} threads, median of {s['steps']} interleaved runs; torch {s['torch']}, "
+             f"CPU {s['cpu_capability']})", "",
+             f"Reference: a GFL training step {out['train_step']['gfl_s']:.3f} s; GFL inference "
+             f"{out['inference']['gfl_latency_s'] * 1000:.0f} ms per image alone, "
+             f"{out['inference']['gfl_images_per_s']:.1f} images/s in a batch.", "",
+             "| ratio | value | goal |", "|---|---|---|"]
+    for section, key, what, goal in ROWS:
+        if key in out.get(section, {}):
+            lines.append(f"| {what} | {out[section][key]:.2f} | {goal} |")
+    if "evaluation" in out:
+        e = out["evaluation"]
+        lines += ["", f"Evaluation of {e['images']} test images (untrained GFL: 100 detections per image): "
+                      f"{e['evaluate_s']:.1f} s."]
+    return "\n".join(lines) + "\n"
