@@ -74,6 +74,7 @@ def add_distill_config(cfg):
     cfg.MODEL.DISTILL = CN()
     d = cfg.MODEL.DISTILL
     d.TEACHER_WEIGHTS = ""
+    d.TEACHER_CACHE_MB = 1024    # the teacher's outputs kept between epochs, up to this size (0: off)
     d.NUM_OLD_CLASSES = 0
     d.METHOD = "sdidd"           # finetune | erd | sdidd
     d.CLS_MODE = "selective"     # none | global | selective (CR)

@@ -184,6 +184,7 @@ class Train(_Section):
     deterministic: bool = None
     seed: Optional[int] = Field(None, ge=0)
     precision: Literal["fp32", "bf16"] = None
+    teacher_cache_mb: int = Field(None, ge=0)
 
 
 class Evaluate(_Section):

@@ -159,3 +159,43 @@ def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path
         assert storage.latest()["distill/selected_reg"][0] > 0  # BR does select anchors
     for k in ("loss_distill_reg", "loss_distill_feat"):
         assert alone[k].item() > 0 and both[k].item() == pytest.approx(alone[k].item(), rel=1e-4), k
+
+
+@pytest.mark.parametrize("method, modes", [("sdidd", {"feat_mode": "selective"}), ("erd", {})])
+def test_the_teacher_cache_serves_a_seen_image_without_the_teacher_and_changes_no_loss(teacher_path, method, modes):
+    """Cached outputs are the teacher's own (per image, so whatever the batch): the losses with the
+    cache equal those without it; a second step on the same images does not run the teacher; an image
+    changed by augmentation (flipped) is new."""
+    cached = build_model(student_cfg(teacher_path, method, **modes))
+    plain = build_model(student_cfg(teacher_path, method, teacher_cache_mb=0, **modes))
+    init_student_from_teacher(cached)
+    plain.load_state_dict(cached.state_dict())
+    assert plain.teacher_cache is None and len(cached.teacher_cache) == 0
+    calls = []
+    run_teacher = cached.run_teacher
+    cached.run_teacher = lambda images: calls.append(len(images)) or run_teacher(images)
+    data = [batch(True), batch(False)]
+    with EventStorage() as storage:
+        expected = plain(data)
+        first = cached(data)
+        assert calls == [1, 1] and storage.latest()["distill/teacher_cached"][0] == 0.0
+        second = cached(data)
+        assert calls == [1, 1] and storage.latest()["distill/teacher_cached"][0] == 1.0
+        flipped = [{**d, "image": d["image"].flip(-1)} for d in data[:1]]
+        cached(flipped)
+        assert calls == [1, 1, 1] and len(cached.teacher_cache) == 3
+    for k in expected:
+        assert torch.allclose(first[k], expected[k], rtol=1e-4, atol=1e-6), k
+        assert torch.equal(first[k], second[k]), k
+
+
+def test_the_teacher_cache_stops_growing_at_its_size():
+    from detectron_ext.distillation.teacher_cache import TeacherCache
+    cache = TeacherCache(max_bytes=2 * 4 * 10)  # two entries of 10 float32
+    teacher = lambda x: (x.flatten(1)[:, :10] * 2,)  # noqa: E731
+    images = torch.arange(3 * 3 * 4 * 4, dtype=torch.float32).reshape(3, 3, 4, 4)
+    out = cache.outputs(images, teacher)
+    assert len(cache) == 2 and cache.bytes == 80 and cache.misses == 3
+    assert all(torch.equal(o[0], teacher(i[None])[0][0]) for o, i in zip(out, images))
+    cache.outputs(images, teacher)
+    assert (cache.hits, cache.misses) == (2, 4)

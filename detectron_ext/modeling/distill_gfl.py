@@ -17,6 +17,7 @@ from ..distillation.losses import (classification_distillation, feature_distilla
                                    regression_distillation)
 from ..distillation.selection import (difficulty_mask, difficulty_thresholds, select_cascaded_regression,
                                       select_high_confidence)
+from ..distillation.teacher_cache import TeacherCache, stack
 from .box_coder import integral
 from .gfl import GFL
 
@@ -32,7 +33,7 @@ class DistillGFL(GFL):
                  feat_mode: str, qfl_channels: str, alpha: float, beta: float, topk: int, cr_confidence: str,
                  cr_temperature: float, br_temperature: float, br_per_gt: bool, fr_lambda: float,
                  fr_lambda_mode: str, fr_lambda_temperature: float, fr_lambda_weight: float, cls_weight: float,
-                 reg_weight: float, feat_weight: float, erd_options: dict, **kwargs):
+                 reg_weight: float, feat_weight: float, erd_options: dict, teacher_cache_mb: int, **kwargs):
         """Arguments as `from_config` reads them from MODEL.DISTILL and MODEL.ERD (defaults:
         detectron_ext/config.py, add_distill_config); the rest are GFL's."""
         super().__init__(**kwargs)
@@ -73,6 +74,9 @@ class DistillGFL(GFL):
         self.fr_lambda_weight = fr_lambda_weight
         if fr_lambda_mode == "learnable" and feat_mode == "selective":  # λ = sigmoid(ρ), ρ from logit(fr_lambda)
             self.distill_fr_lambda_logit = torch.nn.Parameter(torch.logit(torch.tensor(float(fr_lambda))))
+        # the teacher's outputs kept between epochs (fine-tuning has no teacher to run)
+        self.teacher_cache = TeacherCache(teacher_cache_mb * 2**20) if teacher_cache_mb > 0 and method != "finetune" \
+            else None
 
     def current_fr_lambda(self) -> torch.Tensor:
         if hasattr(self, "distill_fr_lambda_logit"):
@@ -98,7 +102,8 @@ class DistillGFL(GFL):
                     fr_lambda_mode=d.FR_LAMBDA_MODE, fr_lambda_temperature=d.FR_LAMBDA_TEMPERATURE,
                     fr_lambda_weight=d.FR_LAMBDA_WEIGHT,
                     cls_weight=d.CLS_WEIGHT, reg_weight=d.REG_WEIGHT, feat_weight=d.FEAT_WEIGHT,
-                    erd_options={k.lower(): v for k, v in cfg.MODEL.ERD.items()})
+                    erd_options={k.lower(): v for k, v in cfg.MODEL.ERD.items()},
+                    teacher_cache_mb=d.TEACHER_CACHE_MB)
         return args
 
     def train(self, mode: bool = True):
@@ -120,17 +125,32 @@ class DistillGFL(GFL):
                              sample_weights=weights)
         if self.method == "finetune":
             return losses
-        # the teacher in the student's precision, its outputs in fp32; the labelled parts (record_function:
-        # distill/teacher, distill/select_*) are what pipeline/bench.py reports as shares of a step
-        with torch.no_grad(), record_function("distill/teacher"):
-            with self.autocast():
-                feats_t = self.teacher.backbone(images.tensor)
-                feats_t = [feats_t[f] for f in self.teacher.head_in_features]
-                head_t = self.teacher.head(feats_t)
-            feats_t = self.fp32(feats_t)
-            _, cls_t, reg_t = self.teacher.dense_predictions(feats_t, [self.fp32(p) for p in head_t])
+        cls_t, reg_t, *feats_t = self.teacher_predictions(images.tensor)
         losses.update(self.distillation_losses(anchors_t, features, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances))
         return losses
+
+    def teacher_predictions(self, images: torch.Tensor) -> tuple:
+        """The teacher's classification and regression outputs for a batch (and its FPN features when FR
+        is on), in fp32: from the teacher cache when it is on. The labelled parts of a step
+        (record_function distill/teacher, distill/select_*) are what pipeline/bench.py reports."""
+        with torch.no_grad(), record_function("distill/teacher"):
+            if self.teacher_cache is None:
+                return self.run_teacher(images)
+            hits = self.teacher_cache.hits
+            out = stack(self.teacher_cache.outputs(images, self.run_teacher))
+        get_event_storage().put_scalar("distill/teacher_cached", (self.teacher_cache.hits - hits) / len(images),
+                                       smoothing_hint=False)
+        return out
+
+    def run_teacher(self, images: torch.Tensor) -> tuple:
+        """The teacher in the student's precision, its outputs in fp32."""
+        with self.autocast():
+            feats = self.teacher.backbone(images)
+            feats = [feats[f] for f in self.teacher.head_in_features]
+            head = self.teacher.head(feats)
+        feats = self.fp32(feats)
+        _, cls_t, reg_t = self.teacher.dense_predictions(feats, [self.fp32(p) for p in head])
+        return (cls_t, reg_t, *feats) if self.feat_mode != "none" else (cls_t, reg_t)
 
     def distillation_losses(self, anchors, feats_s, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances):
         """ERD's or SD-IDD's distillation losses for a batch. Selection is per image; SD-IDD's losses
@@ -138,8 +158,6 @@ class DistillGFL(GFL):
         if self.method == "erd":
             return self.erd_losses(anchors, cls_s, reg_s, cls_t, reg_t)
         oc = self.num_old_classes
-        flat_s = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_s], dim=1)
-        flat_t = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_t], dim=1)
         points = (anchors[:, :2] + anchors[:, 2:]) / 2
         n_img, n_anchor = cls_s.shape[:2]
         everywhere = torch.ones(n_img, n_anchor, dtype=torch.bool, device=anchors.device)
@@ -184,6 +202,8 @@ class DistillGFL(GFL):
             out["loss_distill_reg"] = self.reg_weight * regression_distillation(
                 reg_t.flatten(0, 1), reg_s.flatten(0, 1), m, weight, self.reg_max, self.br_temperature)
         if self.feat_mode != "none":
+            flat_s = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_s], dim=1)
+            flat_t = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_t], dim=1)
             out["loss_distill_feat"] = self.feat_weight * feature_distillation(
                 flat_t.flatten(0, 1), flat_s.flatten(0, 1), masks["feat"].flatten())
         if self.feat_mode == "selective":
