@@ -7,12 +7,16 @@
   MultiStepLR, ...) derive from `LRScheduler` instead, so they were not checkpointed and a resumed
   run restarted its schedule at 0 (upstream's test_checkpoint_resume fails). The patched hook
   accepts any `LRScheduler`. (detectron2's own LRMultiplier still derives from _LRScheduler.)
+- `create_ddp_model` (DefaultTrainer's DDP wrapper) passes `device_ids=[local rank]`, which DDP
+  refuses for a CPU model (training on CPU processes with gloo: distributed.py); the patched one
+  leaves device_ids out for a CPU model.
 """
 import logging
 
 import torch
 from detectron2.data import common
-from detectron2.engine import hooks
+from detectron2.engine import defaults, hooks
+from detectron2.utils import comm
 
 _TORCH_SCHEDULER = getattr(torch.optim.lr_scheduler, "LRScheduler", torch.optim.lr_scheduler._LRScheduler)
 
@@ -50,3 +54,15 @@ def _lr_hook_load_state_dict(self, state_dict):
 
 hooks.LRScheduler.state_dict = _lr_hook_state_dict
 hooks.LRScheduler.load_state_dict = _lr_hook_load_state_dict
+
+
+_d2_create_ddp_model = defaults.create_ddp_model
+
+
+def _create_ddp_model(model, *, fp16_compression=False, **kwargs):
+    if comm.get_world_size() > 1 and next(model.parameters()).device.type == "cpu":
+        kwargs["device_ids"] = None
+    return _d2_create_ddp_model(model, fp16_compression=fp16_compression, **kwargs)
+
+
+defaults.create_ddp_model = _create_ddp_model

@@ -11,12 +11,14 @@ from detectron2.data import build_detection_train_loader
 from detectron2.data.build import _train_loader_from_config
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import DefaultTrainer, hooks
+from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import get_event_storage
 
 from . import compat  # noqa: F401  (v0.6 fixes)
 from . import modeling  # noqa: F401  (registers GFL, FCOS, backbone)
 from .checkpoint import SafeCheckpointer
+from .distributed import unwrap
 from .evaluation import DefectEvaluator, nest_per_class
 from .file_io import atomic_write_json
 
@@ -51,7 +53,7 @@ class ResumableTrainingSampler(TrainingSampler):
     """detectron2's TrainingSampler (the same shuffled infinite stream for a seed), started `skip`
     indices in: a run resumed at iteration k draws what the uninterrupted run would have drawn."""
 
-    def __init__(self, size: int, seed: int, skip: int = 0):
+    def __init__(self, size: int, seed: int, skip: int = 0):  # skip: this worker's indices
         super().__init__(size, shuffle=True, seed=seed)
         self._skip = int(skip)
 
@@ -92,7 +94,7 @@ class DefectTrainer(DefaultTrainer):
                 h.max_to_keep = 2  # the last two periodic checkpoints are enough to resume
         if self.cfg.TEST.EVAL_PERIOD <= 0:
             hooks_ = [h for h in hooks_ if not isinstance(h, hooks.EvalHook)]
-        if self.cfg.MODEL.META_ARCHITECTURE == "DistillGFL":
+        if self.cfg.MODEL.META_ARCHITECTURE == "DistillGFL" and comm.is_main_process():
             hooks_.append(ScalarTraceHook(Path(self.cfg.OUTPUT_DIR) / DISTILL_TRACE))
         return hooks_
 
@@ -109,10 +111,11 @@ class DefectTrainer(DefaultTrainer):
     @classmethod
     def build_train_loader(cls, cfg, skip_iterations: int = 0):
         """detectron2's train loader, its sampler seeded by cfg.SEED and started after
-        `skip_iterations` batches (exact with one aspect-ratio group and DATALOADER.NUM_WORKERS 0)."""
+        `skip_iterations` batches (exact with one aspect-ratio group and DATALOADER.NUM_WORKERS 0).
+        IMS_PER_BATCH is the batch of all workers together; each worker draws its share."""
         args = _train_loader_from_config(cfg)
         args["sampler"] = ResumableTrainingSampler(len(args["dataset"]), cfg.SEED,
-                                                   skip_iterations * cfg.SOLVER.IMS_PER_BATCH)
+                                                   skip_iterations * cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size())
         return build_detection_train_loader(**args)
 
     # detectron2 v0.6's DefaultTrainer checkpoints the iteration and the hooks (the LR scheduler) but
@@ -144,6 +147,8 @@ class DefectTrainer(DefaultTrainer):
     @classmethod
     def test(cls, cfg, model, evaluators=None):
         results = super().test(cfg, model, evaluators)
+        if not comm.is_main_process():  # the main process scores every worker's detections
+            return results
         try:
             iteration = get_event_storage().iter + 1
         except AssertionError:  # called outside training
@@ -163,11 +168,11 @@ def train(cfg, resume: bool = True, init_weights=None):
     torch.use_deterministic_algorithms(cfg.SOLVER.DETERMINISTIC, warn_only=True)
     # one seed for init, augmentation and data order; a resumed run restores the generators' states
     # and the data stream's position from its checkpoint, so it continues as if never stopped
-    seed_all_rng(cfg.SEED)
+    seed_all_rng(cfg.SEED + comm.get_rank())  # workers draw their own augmentations (DDP: the same init from rank 0)
     Path(cfg.OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
     trainer = DefectTrainer(cfg)
     if init_weights is not None and not (resume and trainer.checkpointer.has_checkpoint()):
-        init_weights(trainer.model)
+        init_weights(unwrap(trainer.model))  # before DDP's first step: every worker starts from the same
     trainer.resume_or_load(resume=resume)
     if trainer.start_iter > 0:
         logging.getLogger("detectron_ext").info(f"resumed at iteration {trainer.start_iter}")

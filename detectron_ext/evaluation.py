@@ -7,6 +7,7 @@ import numpy as np
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
+from detectron2.utils import comm
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -83,7 +84,15 @@ class DefectEvaluator(DatasetEvaluator):
             self.detections.extend(dets)
 
     def evaluate(self):
-        ap50, ap = ap50_per_class(self.coco_gt, self.detections)
+        """Scores on the main process, over every process's detections (each saw its share of the
+        test set: detectron2's InferenceSampler); None on the others, as detectron2's evaluators."""
+        detections = self.detections
+        if comm.get_world_size() > 1:
+            gathered = comm.gather(self.detections, dst=0)
+            if not comm.is_main_process():
+                return None
+            detections = [d for part in gathered for d in part]
+        ap50, ap = ap50_per_class(self.coco_gt, detections)
         return {"bbox": summarize(ap50, ap, self.old_classes, self.new_classes)}
 
 

@@ -31,7 +31,7 @@ MODEL_KEYS = {"score_thresh": "HEAD.SCORE_THRESH_TEST", "nms_thresh": "HEAD.NMS_
 GFL_KEYS = {"reg_max": "MODEL.GFL.REG_MAX", "atss_topk": "MODEL.GFL.ATSS_TOPK"}  # model.* read by GFL only
 TRAIN_KEYS = {"checkpoint_period": "SOLVER.CHECKPOINT_PERIOD", "num_workers": "DATALOADER.NUM_WORKERS",
               "deterministic": "SOLVER.DETERMINISTIC", "precision": "MODEL.PRECISION",
-              "teacher_cache_mb": "MODEL.DISTILL.TEACHER_CACHE_MB"}
+              "teacher_cache_mb": "MODEL.DISTILL.TEACHER_CACHE_MB", "random_flip": "INPUT.RANDOM_FLIP"}
 TOP_KEYS = {"threads": "SOLVER.NUM_THREADS"}
 TGFS_KEYS = {"selection": "MODEL.TGFS.SELECTION", "levels": "MODEL.TGFS.NUM_LEVELS", "region": "MODEL.TGFS.REGION",
              "radius": "MODEL.TGFS.RADIUS", "loc_weight": "MODEL.TGFS.LOC_WEIGHT",
@@ -148,11 +148,16 @@ def _student(cfg: CfgNode, params: dict, method: str, teacher_weights, num_old: 
         d.TOPK = max(1, round(d.TOPK * (size / reference) ** 2))
 
 
+def device(params: dict) -> str:
+    """params `device`: cpu | cuda, or auto (cuda where there is one)."""
+    name = str(params.get("device", "auto"))
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
 def _run(cfg: CfgNode, params: dict, datasets: tuple, output_dir):
     """Datasets, device, seed and output folder of a run."""
     cfg.DATASETS.TRAIN, cfg.DATASETS.TEST = ((name,) for name in datasets)
-    device = str(params.get("device", "auto"))
-    cfg.MODEL.DEVICE = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    cfg.MODEL.DEVICE = device(params)
     cfg.SEED = training_seed(params)
     cfg.OUTPUT_DIR = str(output_dir)
 

@@ -185,6 +185,22 @@ class Train(_Section):
     seed: Optional[int] = Field(None, ge=0)
     precision: Literal["fp32", "bf16"] = None
     teacher_cache_mb: int = Field(None, ge=0)
+    random_flip: Literal["horizontal", "vertical", "none"] = None
+
+
+class Launch(_Section):
+    num_gpus: PosInt
+    num_machines: PosInt
+    machine_rank: int = Field(ge=0)
+    dist_url: str
+
+    @model_validator(mode="after")
+    def _rank(self):
+        if self.machine_rank >= self.num_machines:
+            raise ValueError(f"machine_rank {self.machine_rank} is not below num_machines {self.num_machines}")
+        if self.num_machines > 1 and self.dist_url == "auto":
+            raise ValueError("dist_url auto works on one machine only: give tcp://<machine 0>:<port>")
+        return self
 
 
 class Evaluate(_Section):
@@ -220,6 +236,7 @@ class Params(_Section):
     beta: float = None
     distill: Distill = None
     train: Train
+    launch: Launch
     evaluate: Evaluate
     bench: Bench = None
 

@@ -7,10 +7,12 @@ import cv2
 import torch
 from detectron2.data import DatasetCatalog, build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
+from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from detectron_ext.checkpoint import load_model, save_model
 from detectron_ext.data.register import register_coco_file
+from detectron_ext.distributed import launch, unwrap
 from detectron_ext.engine import DISTILL_TRACE, EVAL_HISTORY, train
 from detectron_ext.evaluation import DefectEvaluator, nest_per_class
 from detectron_ext.file_io import atomic_write_text, json_safe
@@ -19,7 +21,7 @@ from detectron_ext.modeling.distill_gfl import detector_state, init_student_from
 from detectron_ext.modeling.efficientnet import load_imagenet_weights, resolve_weights
 from detectron_ext.visualize import draw_gt_and_predictions
 
-from .config import build_config
+from .config import build_config, device
 from .runs import RunSpec, dataset_names
 from .training_log import write_distill_trace, write_training_log
 
@@ -27,7 +29,14 @@ from .training_log import write_distill_trace, write_training_log
 def train_run(params, spec: RunSpec):
     """Train a run, resuming from spec.checkpoint_dir (a changed config starts afresh); writes
     model_dir/{model_final.pth (the detector alone), config.yaml, eval_history.json} and plot_dir's
-    training log (and, for a student, the per-iteration distillation trace)."""
+    training log (and, for a student, the per-iteration distillation trace). With params `launch`
+    asking for several workers, they train it together (DDP; the batch is theirs together)."""
+    ln = params["launch"]
+    launch(_train_worker, ln["num_gpus"], ln["num_machines"], ln["machine_rank"], ln["dist_url"], device(params),
+           args=(params, spec))
+
+
+def _train_worker(params, spec: RunSpec):
     out_dir, model_dir = spec.checkpoint_dir, spec.model_dir
     train_set, test_set = dataset_names(spec)
     register_coco_file(train_set, spec.train_json)
@@ -46,19 +55,23 @@ def train_run(params, spec: RunSpec):
     if cfg.MODEL.WEIGHTS and is_torchvision_checkpoint(cfg.MODEL.WEIGHTS):
         cfg.MODEL.WEIGHTS = convert_torchvision_checkpoint(cfg.MODEL.WEIGHTS, out_dir / "imagenet_d2.pkl")
 
-    logger = setup_logger(str(out_dir), name="detectron2")
-    setup_logger(str(out_dir), name="detectron_ext")
+    rank = comm.get_rank()
+    logger = setup_logger(str(out_dir), distributed_rank=rank, name="detectron2")
+    setup_logger(str(out_dir), distributed_rank=rank, name="detectron_ext")
     config_file = out_dir / "config.yaml"
-    if config_file.exists() and config_file.read_text() != cfg.dump():
-        logger.info(f"config changed since the checkpoints in {out_dir} were written: starting afresh")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(config_file, cfg.dump())
+    if comm.is_main_process():
+        if config_file.exists() and config_file.read_text() != cfg.dump():
+            logger.info(f"config changed since the checkpoints in {out_dir} were written: starting afresh")
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(config_file, cfg.dump())
+    comm.synchronize()
 
     trainer = train(cfg, resume=True, init_weights=init_weights)
-
+    if not comm.is_main_process():
+        return
     # the detector alone: no teacher inside, and not the distillation's own parameters (FR's λ)
-    save_model(model_dir, detector_state(trainer.model.state_dict()), cfg, cfg.SOLVER.MAX_ITER)
+    save_model(model_dir, detector_state(unwrap(trainer.model).state_dict()), cfg, cfg.SOLVER.MAX_ITER)
     history = out_dir / EVAL_HISTORY
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
     title = f"{spec.name} ({spec.method or spec.detector}, {params['scale']} scale)"

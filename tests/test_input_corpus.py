@@ -588,3 +588,15 @@ def test_overrides_set_yaml_values_and_refuse_what_is_not_a_key():
         apply_overrides(params, ["alpha"])
     with pytest.raises(ParamsError, match=r"^alpha\.x=1: p\.yaml has no section 'alpha'$"):
         apply_overrides(params, ["alpha.x=1"], "p.yaml")
+
+
+@pytest.mark.parametrize("launch, message", [
+    ({"machine_rank": 2, "num_machines": 2}, r"^launch: .*machine_rank 2 is not below num_machines 2"),
+    ({"num_machines": 2}, r"^launch: .*dist_url auto works on one machine only"),
+    ({"num_gpus": 0}, r"^launch\.num_gpus: .*greater than 0")])
+def test_bad_launch_settings_are_refused(launch, message):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["launch"].update(launch)
+    with pytest.raises(ParamsError) as err:
+        validate_params(params)
+    assert re.search(message, str(err.value).removeprefix("params.yaml: ")), str(err.value)

@@ -13,6 +13,7 @@ from detectron2.utils.events import get_event_storage
 from fvcore.nn import giou_loss
 from torch import nn
 
+from ..distributed import shared_normaliser
 from .atss import atss_assign
 from .box_coder import DistanceBoxCoder, integral
 from .decoding import StaticShapeDecoding
@@ -158,12 +159,12 @@ class GFL(StaticShapeDecoding, DenseDetector):
         sample_w = torch.stack(sample_weights) if sample_weights is not None else None
         if sample_w is not None:
             qfl = qfl * sample_w[..., None]
-        loss_qfl = qfl.sum() / max(num_pos, 1)
+        loss_qfl = qfl.sum() / shared_normaliser(num_pos)
 
         # GIoU / DFL weight: the positive's max score over the QFL's channels (ERD: the new classes')
         weight = cls_logits[..., class_channels].detach().sigmoid()[pos].max(dim=1).values if num_pos > 0 \
             else pred_dist.new_zeros(0)
-        weight_sum = max(float(weight.sum()), 1.0)
+        weight_sum = shared_normaliser(float(weight.sum()))
         if sample_w is not None:
             weight = weight * sample_w[pos]
         loss_giou = (giou_loss(pred_boxes, pos_gt, reduction="none") * weight).sum() / weight_sum
