@@ -19,7 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from detectron_ext.distillation.teacher_cache import TeacherCache
 
-from .config import build_config
+from .config import build_config, device
 from .runs import RunSpec
 
 OLD, NEW = ["a", "b", "c"], ["d", "e", "f"]
@@ -28,11 +28,12 @@ SELECTION_LABELS = {"sdidd": ("select_cr", "select_br", "select_fr"), "erd": ("s
 
 def bench_params(params: dict, precision: str = "fp32") -> dict:
     """What the benchmark builds from: the `bench.scale` entry at `bench`'s input size and batch, `model`
-    (ResNet from scratch), on CPU; training and the methods at their config defaults (detectron_ext/config.py,
-    which params.yaml's values are), with SD-IDD's FR on so that its share is measured too."""
+    (ResNet from scratch), on `device`; training and the methods at their config defaults
+    (detectron_ext/config.py, which params.yaml's values are), with SD-IDD's FR on so that its share is
+    measured too."""
     b = params["bench"]
     scale = {**params["scales"][b["scale"]], "input_size": b["input_size"], "batch": b["batch"]}
-    return {"seed": 0, "device": "cpu", "scale": "bench", "scales": {"bench": scale},
+    return {"seed": 0, "device": device(params), "scale": "bench", "scales": {"bench": scale},
             "model": {**params["model"], "backbone": "resnet", "weights": ""}, "train": {"precision": precision},
             "finetune": {}, "erd": {}, "distill": {"feat_mode": "selective"}, "bench": b}
 
@@ -66,8 +67,8 @@ def torchvision_fcos(params) -> torch.nn.Module:
                                [128 * f, 256 * f, 512 * f], c, extra_blocks=LastLevelP6P7(c, c))
     head = torchvision.models.detection.fcos.FCOSHead(c, 1, len(OLD + NEW), num_convs=scale["head_convs"])
     torch.manual_seed(0)
-    return torchvision.models.detection.FCOS(backbone, len(OLD + NEW), min_size=size, max_size=size,
-                                             head=head, score_thresh=params["model"]["score_thresh"])
+    return torchvision.models.detection.FCOS(backbone, len(OLD + NEW), min_size=size, max_size=size, head=head,
+                                             score_thresh=params["model"]["score_thresh"]).to(params["device"])
 
 
 def synthetic_batch(size: int, batch: int, classes: list, seed: int = 0) -> list:
@@ -86,9 +87,10 @@ def synthetic_batch(size: int, batch: int, classes: list, seed: int = 0) -> list
     return data
 
 
-def torchvision_inputs(data: list):
-    images = [d["image"].float() / 255 for d in data]
-    targets = [{"boxes": d["instances"].gt_boxes.tensor, "labels": d["instances"].gt_classes} for d in data]
+def torchvision_inputs(data: list, device="cpu"):
+    images = [d["image"].to(device).float() / 255 for d in data]
+    targets = [{"boxes": d["instances"].gt_boxes.tensor.to(device), "labels": d["instances"].gt_classes.to(device)}
+               for d in data]
     return images, targets
 
 
@@ -98,7 +100,8 @@ def train_step(model, data, torchvision_model=False):
     model.train()
 
     def step():
-        losses = model(*torchvision_inputs(data)) if torchvision_model else model(data)
+        losses = model(*torchvision_inputs(data, next(model.parameters()).device)) if torchvision_model \
+            else model(data)
         opt.zero_grad()
         sum(losses.values()).backward()
         opt.step()
@@ -110,7 +113,7 @@ def infer(model, data, torchvision_model=False):
 
     def run():
         with torch.no_grad():
-            model(torchvision_inputs(data)[0]) if torchvision_model else model(data)
+            model(torchvision_inputs(data, next(model.parameters()).device)[0]) if torchvision_model else model(data)
     return run
 
 
@@ -124,12 +127,15 @@ def interleaved_medians(fns: dict, steps: int) -> dict:
             for k, fn in fns.items():
                 start = time.perf_counter()
                 fn()
+                if torch.cuda.is_initialized():
+                    torch.cuda.synchronize()  # the GPU's work done, not just queued
                 times[k].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
 def labelled_shares(fn, labels, steps: int) -> dict:
-    """Share of each record_function label (`distill/<label>`) in the CPU time of `fn`, under the profiler."""
+    """Share of each record_function label (`distill/<label>`) in the time of `fn`, under the profiler
+    (the host's time inside the label: on a GPU, what the label's work waits for, not its kernels)."""
     with EventStorage():
         fn()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -191,7 +197,8 @@ def run(params: dict, test_json=None, log=print) -> dict:
     size, batch, steps = int(b["input_size"]), int(b["batch"]), int(b["steps"])
     data_all = synthetic_batch(size, batch, list(range(6)))
     data_new = synthetic_batch(size, batch, [3, 4, 5], seed=1)
-    out = {"setup": {"input_size": size, "batch": batch, "steps": steps, "threads": int(b["threads"]),
+    where = torch.cuda.get_device_name(0) if p["device"] == "cuda" else "cpu"
+    out = {"setup": {"device": where, "input_size": size, "batch": batch, "steps": steps, "threads": int(b["threads"]),
                      "scale": b["scale"], "torch": torch.__version__,
                      "cpu_capability": torch.backends.cpu.get_cpu_capability()}}
 
@@ -277,19 +284,24 @@ ROWS = [  # (section, key, what it is, the goal the issue set)
 ]
 
 
+def shown(key: str, value: float) -> str:
+    """A ratio to 2 decimals; a share of a step in per cent."""
+    return f"{100 * value:.1f} %" if "_share_" in key else f"{value:.2f}"
+
+
 def table(out: dict) -> str:
     """metrics/bench.md: every ratio with what it compares and its goal, under the shared setup."""
     s = out["setup"]
     lines = [f"# Speed: ratios in one process ({s['scale']} scale models, {s['input_size']} px, batch {s['batch']}, "
              f"{s['threads']} threads, median of {s['steps']} interleaved runs; torch {s['torch']}, "
-             f"CPU {s['cpu_capability']})", "",
+             f"{s['device']}, CPU {s['cpu_capability']})", "",
              f"Reference: a GFL training step {out['train_step']['gfl_s']:.3f} s; GFL inference "
              f"{out['inference']['gfl_latency_s'] * 1000:.0f} ms per image alone, "
              f"{out['inference']['gfl_images_per_s']:.1f} images/s in a batch.", "",
              "| ratio | value | goal |", "|---|---|---|"]
     for section, key, what, goal in ROWS:
         if key in out.get(section, {}):
-            lines.append(f"| {what} | {out[section][key]:.2f} | {goal} |")
+            lines.append(f"| {what} | {shown(key, out[section][key])} | {goal} |")
     if "evaluation" in out:
         e = out["evaluation"]
         lines += ["", f"Evaluation of {e['images']} test images (untrained GFL: 100 detections per image): "

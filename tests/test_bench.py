@@ -24,11 +24,11 @@ def bench(tmp_path_factory):
 
 
 def test_every_ratio_of_the_table_is_measured(bench):
-    from pipeline.bench import ROWS, table
+    from pipeline.bench import ROWS, shown, table
     for section, key, what, _ in ROWS:
         value = bench[section][key]
         assert math.isfinite(value) and value >= 0, key
-        assert f"| {what} | {value:.2f} |" in table(bench)
+        assert f"| {what} | {shown(key, value)} |" in table(bench)
     assert bench["evaluation"]["images"] == 2 and bench["evaluation"]["evaluate_s"] > 0
 
 
