@@ -21,6 +21,7 @@ def tiny_params(max_iter=40, checkpoint_period=10, num_train=8, num_test=4, lr=0
                                   step_fractions=[0.5, 0.75], eval_period=0)
     params["train"]["checkpoint_period"] = checkpoint_period
     params["device"] = "cpu"
+    params["bench"].update(scale="ci", input_size=64, batch=2, steps=1, eval_images=2)  # the bench stage in seconds
     return params
 
 

@@ -132,6 +132,7 @@ def test_dvc_repro_runs_a_multi_step_task_each_phase_distilled_from_the_previous
     assert saved["MODEL"]["META_ARCHITECTURE"] == "GFL" and len(saved["MODEL"]["CLASS_NAMES"]) == 6
     table = (work / "reports" / "incremental.md").read_text()
     assert all(f"{m}/phase{k}" in table for m in ("finetune", "erd", "sdidd") for k in (1, 2))
+    assert "SD-IDD / fine-tune" in (work / "metrics" / "bench.md").read_text()  # the bench stage ran too
     r = dvc(work, "status", "--json", capture=True)
     assert json.loads(r.stdout) == {}, r.stdout
     check_report_page(work)
