@@ -189,14 +189,13 @@ def evaluation_seconds(params, test_json: Path, limit: int) -> dict:
     return {"images": len(coco["images"]), "evaluate_s": whole, "evaluate/inference": whole / alone}
 
 
-
 def run(params: dict, test_json=None, log=print) -> dict:
+    """Every measurement of metrics/bench.json; `test_json`: a test split to time evaluation on."""
     b = params["bench"]
     torch.set_num_threads(int(b["threads"]))
     p = bench_params(params)
     size, batch, steps = int(b["input_size"]), int(b["batch"]), int(b["steps"])
     data_all = synthetic_batch(size, batch, list(range(6)))
-    data_new = synthetic_batch(size, batch, [3, 4, 5], seed=1)
     where = torch.cuda.get_device_name(0) if p["device"] == "cuda" else "cpu"
     out = {"setup": {"device": where, "input_size": size, "batch": batch, "steps": steps, "threads": int(b["threads"]),
                      "scale": b["scale"], "torch": torch.__version__,
@@ -210,35 +209,12 @@ def run(params: dict, test_json=None, log=print) -> dict:
                          "torchvision_fcos/gfl": t["tv_fcos"] / t["gfl"]}
 
     log("bench: incremental students (fine-tune, ERD, SD-IDD)")
-    with tempfile.TemporaryDirectory() as tmp:
-        teacher_file = Path(tmp) / "teacher.pth"
-        teacher = build(p, RunSpec("t", "gfl", "0", Path("-"), Path("-"), OLD, [], OLD))
-        torch.save(teacher.state_dict(), teacher_file)
-        # erd, sdidd: the teacher on every batch; *_cached: served by the teacher cache (a later epoch);
-        # sdidd_miss: a cache that misses every image (the first epoch: the teacher image by image)
-        variants = {"finetune": "finetune", "erd": "erd", "sdidd": "sdidd", "erd_cached": "erd",
-                    "sdidd_cached": "sdidd", "sdidd_miss": "sdidd"}
-        students = {k: build(p, spec(method=m), teacher_file) for k, m in variants.items()}
-        plain = build(p, spec("gfl"))
-    for k, s in students.items():
-        s.load_state_dict(plain.state_dict(), strict=False)
-        if k in ("erd", "sdidd"):
-            s.teacher_cache = None
-        elif k == "sdidd_miss":
-            s.teacher_cache = TeacherCache(0)
-    fns = {"gfl": train_step(plain, data_new), **{k: train_step(s, data_new) for k, s in students.items()}}
-    t = interleaved_medians(fns, steps)
-    out["student_step"] = {f"{k}/gfl": t[k] / t["gfl"] for k in students}
-    out["student_step"].update({f"{k}/finetune": t[k] / t["finetune"] for k in students if k != "finetune"})
-    for m in ("erd", "sdidd"):
-        shares = labelled_shares(fns[m], ("teacher", *SELECTION_LABELS[m]), max(2, steps // 2))
-        out["student_step"].update({f"{m}_share_{k}": v for k, v in shares.items()})
+    out["student_step"], student = student_steps(p, synthetic_batch(size, batch, [3, 4, 5], seed=1), steps)
 
     log("bench: inference (batch 1 latency, batch throughput)")
-    one = data_all[:1]
-    lat = interleaved_medians({"gfl": infer(gfl, one), "sdidd": infer(students["sdidd"], one),
-                               "tv_fcos": infer(tv, one, True)}, steps)
-    thr = interleaved_medians({"gfl": infer(gfl, data_all), "sdidd": infer(students["sdidd"], data_all),
+    lat = interleaved_medians({"gfl": infer(gfl, data_all[:1]), "sdidd": infer(student, data_all[:1]),
+                               "tv_fcos": infer(tv, data_all[:1], True)}, steps)
+    thr = interleaved_medians({"gfl": infer(gfl, data_all), "sdidd": infer(student, data_all),
                                "tv_fcos": infer(tv, data_all, True)}, steps)
     out["inference"] = {"gfl_latency_s": lat["gfl"], "gfl_images_per_s": batch / thr["gfl"],
                         "student/gfl_latency": lat["sdidd"] / lat["gfl"],
@@ -255,6 +231,33 @@ def run(params: dict, test_json=None, log=print) -> dict:
         log(f"bench: evaluation of {test_json}")
         out["evaluation"] = evaluation_seconds(p, Path(test_json), int(b["eval_images"]))
     return out
+
+
+def student_steps(p: dict, data: list, steps: int) -> tuple:
+    """The students' steps against GFL's and fine-tuning's, the shares of their labelled parts, and the
+    SD-IDD student (for inference). erd, sdidd: the teacher on every batch; *_cached: served by the
+    teacher cache (a later epoch); sdidd_miss: a cache that misses every image (the first epoch)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        teacher_file = Path(tmp) / "teacher.pth"
+        torch.save(build(p, RunSpec("t", "gfl", "0", Path("-"), Path("-"), OLD, [], OLD)).state_dict(), teacher_file)
+        variants = {"finetune": "finetune", "erd": "erd", "sdidd": "sdidd", "erd_cached": "erd",
+                    "sdidd_cached": "sdidd", "sdidd_miss": "sdidd"}
+        students = {k: build(p, spec(method=m), teacher_file) for k, m in variants.items()}
+    plain = build(p, spec("gfl"))
+    for k, s in students.items():
+        s.load_state_dict(plain.state_dict(), strict=False)
+        if k in ("erd", "sdidd"):
+            s.teacher_cache = None
+        elif k == "sdidd_miss":
+            s.teacher_cache = TeacherCache(0)
+    fns = {"gfl": train_step(plain, data), **{k: train_step(s, data) for k, s in students.items()}}
+    t = interleaved_medians(fns, steps)
+    out = {f"{k}/gfl": t[k] / t["gfl"] for k in students}
+    out.update({f"{k}/finetune": t[k] / t["finetune"] for k in students if k != "finetune"})
+    for m in ("erd", "sdidd"):
+        shares = labelled_shares(fns[m], ("teacher", *SELECTION_LABELS[m]), max(2, steps // 2))
+        out.update({f"{m}_share_{k}": v for k, v in shares.items()})
+    return out, students["sdidd"]
 
 
 ROWS = [  # (section, key, what it is, the goal the issue set)
