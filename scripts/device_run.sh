@@ -5,7 +5,11 @@
 # (the stage commands DVC would run for the targets, in DVC's order: dvc.yaml stays the only map).
 # Builds detectron2 with the project's minimal extension, then runs the plan in a scratch workspace;
 # metrics go to $OUT.
-# Usage: DATA_DIR=NEU-DET bash scripts/device_run.sh   (the carried data/ folder of params.yaml's dataset)
+# Usage: DATA_DIR=NEU-DET [WEIGHTS=file.pth] bash scripts/device_run.sh
+#   DATA_DIR: the carried data/ folder of params.yaml's dataset; WEIGHTS: a carried backbone weights file
+#   (model.weights then points to it). $OUT gets summary.txt and results.tgz (metrics/, logs/) after every
+#   stage, so a run stopped at its time limit still returns what finished; a failed stage is reported and
+#   the plan goes on (stages that need its outputs fail in turn).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CARRY=${CARRY:-$REPO/.devcarry}
@@ -28,15 +32,24 @@ python3 - "$CARRY/params.yaml" "$W/params.yaml" <<PY
 import sys, yaml
 p = yaml.safe_load(open(sys.argv[1]))
 p["datasets"][p["dataset"]]["root"] = "${CARRY}/data/${DATA_DIR}"
-p["train"]["num_workers"] = 4
+p["train"]["num_workers"] = 6
+if "${WEIGHTS:-}":
+    p["model"]["weights"] = "${CARRY}/${WEIGHTS:-}"
 yaml.safe_dump(p, open(sys.argv[2], "w"), sort_keys=False)
 PY
 cd "$W"
 for name in stages detectron_ext pipeline configs; do ln -sfn "$REPO/$name" "$name"; done
+mkdir -p metrics logs
+save() {  # metrics, stage logs and training logs (no checkpoints, no images)
+  tar czf "$OUT"/.results.tgz metrics logs $(find checkpoints -name log.txt -o -name metrics.json 2>/dev/null) &&
+    mv "$OUT"/.results.tgz "$OUT"/results.tgz
+}
+status=0
 while read -r -a argv; do   # a stage command of dvc.yaml, split on spaces (no shell)
-  start=$(date +%s); log="$OUT/$(IFS=_; echo "${argv[*]:1}" | tr '/' '_').log"
+  start=$(date +%s); log="logs/$(IFS=_; echo "${argv[*]:1}" | tr '/' '_').log"
   [ "${argv[0]}" = python ] && argv[0]=python3
-  "${argv[@]}" > "$log" 2>&1 || { tail -30 "$log"; exit 1; }
-  echo "${argv[*]}: $(( $(date +%s) - start )) s; $(tail -1 "$log")"
+  if "${argv[@]}" > "$log" 2>&1; then rc=0; else rc=$?; status=1; tail -30 "$log"; fi
+  echo "${argv[*]}: rc $rc, $(( $(date +%s) - start )) s; $(tail -1 "$log")" | tee -a "$OUT"/summary.txt
+  save
 done < "$CARRY/plan.txt"
-mkdir -p "$OUT"/metrics && cp metrics/*.json metrics/*.md "$OUT"/metrics/
+exit $status
