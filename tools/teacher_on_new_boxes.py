@@ -1,0 +1,69 @@
+"""How often an old-class model (the teacher) detects the new phase's objects as one of its own classes.
+
+For each new-class GT box of a split (a COCO json written by stages/split.py), the teacher's best detection
+overlapping it (IoU > --iou, score > --score) counts as a hit, and its class is tallied. A new class the
+teacher often takes for an old one is where distillation of the teacher's confident old-class responses
+(ERD: every location above mean + 2 std) teaches the student the wrong class (README, DeepPCB lite).
+
+Usage: python tools/teacher_on_new_boxes.py MODEL_DIR SPLIT_JSON [--every 6] [--iou 0.5] [--score 0.3]
+  e.g. python tools/teacher_on_new_boxes.py models/gfl_teacher data/splits/phase1_train.json
+Prints one markdown table: per new class, its GT boxes, the share the teacher detects, and as which class.
+"""
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import detectron_ext.modeling  # noqa: E402,F401  (registers GFL / FCOS)
+from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
+from pycocotools.coco import COCO  # noqa: E402
+
+from pipeline.predict import Predictor  # noqa: E402
+
+
+def tally(predictor: Predictor, coco: COCO, image_root: str, every: int, iou: float, score: float) -> pd.DataFrame:
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    counts = {}
+    for image_id in sorted(coco.getImgIds())[::every]:
+        info = coco.loadImgs(image_id)[0]
+        inst = predictor([predictor.read(Path(image_root) / info["file_name"])])[0]
+        inst = inst[inst.scores > score]
+        for ann in coco.imgToAnns[image_id]:
+            c = counts.setdefault(names[ann["category_id"]], Counter())
+            c["GT boxes"] += 1
+            if not len(inst):
+                continue
+            gt = Boxes(torch.tensor([BoxMode.convert(ann["bbox"], BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)]))
+            overlap = pairwise_iou(gt, inst.pred_boxes)[0]
+            if (overlap > iou).any():
+                best = torch.where(overlap > iou, inst.scores, torch.zeros_like(inst.scores)).argmax()
+                c["detected"] += 1
+                c["as " + predictor.classes[int(inst.pred_classes[best])]] += 1
+    table = pd.DataFrame(counts).T.fillna(0).astype(int)
+    table.insert(2 if "detected" in table else 1, "detected %",
+                 (100 * table.get("detected", 0) / table["GT boxes"]).round(1))
+    return table
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model_dir")
+    ap.add_argument("split_json")
+    ap.add_argument("--every", type=int, default=1, help="every N-th image (sorted by id)")
+    ap.add_argument("--iou", type=float, default=0.5)
+    ap.add_argument("--score", type=float, default=0.3)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    coco = COCO(args.split_json)
+    predictor = Predictor(args.model_dir, device=args.device, score_thresh=min(args.score, 0.05))
+    table = tally(predictor, coco, coco.dataset["info"]["image_root"], args.every, args.iou, args.score)
+    print(f"{args.model_dir} on {args.split_json} (every {args.every}. image): IoU > {args.iou}, score > {args.score}")
+    print(table.to_markdown())
+
+
+if __name__ == "__main__":
+    main()
