@@ -5,9 +5,14 @@ Usage: python scripts/device_plan.py TARGET... [--set KEY=VALUE ...]
   e.g. python scripts/device_plan.py evaluate@gfl_teacher sdidd --set dataset=neu-det --set scale=cpu
 Writes .devcarry/plan.txt (one stage command per line, dependencies first) and .devcarry/params.yaml
 (this repository's params.yaml, device: cuda, then the overrides; the dataset root is set on the machine).
+Optionally packs what the run reads, small enough for a 64 MiB transfer:
+  --data DIR        the dataset folder as data/<name>.tar.gz (one file instead of thousands)
+  --weights VARIANT e.g. efficientnet-lite0: the installed ImageNet weights, the backbone's tensors only
+                    (<VARIANT>-backbone.pth; the classifier is never loaded), for device_run.sh's WEIGHTS=
 """
 import argparse
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -36,6 +41,8 @@ def main(argv=None):
     ap.add_argument("targets", nargs="+")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default=str(ROOT / ".devcarry"))
+    ap.add_argument("--data", help="a dataset folder to pack as data/<name>.tar.gz")
+    ap.add_argument("--weights", help="an EfficientNet-Lite variant whose installed ImageNet weights to carry")
     args = ap.parse_args(argv)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["device"] = "cuda"
@@ -46,6 +53,17 @@ def main(argv=None):
     (out / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (out / "plan.txt").write_text("".join(f"{cmd}\n" for _, cmd in steps))
     print("\n".join(f"{name}: {cmd}" for name, cmd in steps))
+    if args.data:
+        data = Path(args.data)
+        (out / "data").mkdir(exist_ok=True)
+        with tarfile.open(out / "data" / f"{data.name}.tar.gz", "w:gz") as tar:
+            tar.add(data, arcname=data.name)
+    if args.weights:
+        import torch
+
+        from detectron_ext.checkpoint import load_torch
+        from detectron_ext.modeling.efficientnet import backbone_tensors, packaged_weights
+        torch.save(backbone_tensors(load_torch(packaged_weights(args.weights))), out / f"{args.weights}-backbone.pth")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run pipeline stages on a GPU machine that has Python + torch but no network, no DVC and no ../shared.
 # Carried in .devcarry/ (git-ignored): pb1-detectron2-0.6.tar.gz, whl/ (pure-python deps and cp312
-# wheels), data/<dataset folder>, and plan.txt + params.yaml from `python scripts/device_plan.py TARGET...`
+# wheels), data/<dataset folder> (or its .tar.gz: device_plan.py --data), and plan.txt + params.yaml from `python scripts/device_plan.py TARGET...`
 # (the stage commands DVC would run for the targets, in DVC's order: dvc.yaml stays the only map).
 # Builds detectron2 with the project's minimal extension, then runs the plan in a scratch workspace;
 # metrics go to $OUT.
@@ -28,6 +28,7 @@ if ! python3 -c "import detectron2._C" 2>/dev/null; then
 fi
 python3 -c "import torch, detectron2, detectron_ext.engine; print('torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 W=/tmp/work; mkdir -p "$W"
+[ -f "$CARRY/data/$DATA_DIR.tar.gz" ] && tar xzf "$CARRY/data/$DATA_DIR.tar.gz" -C "$CARRY/data"  # device_plan.py --data
 python3 - "$CARRY/params.yaml" "$W/params.yaml" <<PY
 import sys, yaml
 p = yaml.safe_load(open(sys.argv[1]))

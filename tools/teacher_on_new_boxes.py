@@ -32,17 +32,16 @@ def tally(predictor: Predictor, coco: COCO, image_root: str, every: int, iou: fl
         info = coco.loadImgs(image_id)[0]
         inst = predictor([predictor.read(Path(image_root) / info["file_name"])])[0]
         inst = inst[inst.scores > score]
-        for ann in coco.imgToAnns[image_id]:
+        anns = coco.imgToAnns[image_id]
+        gt = Boxes(torch.tensor([BoxMode.convert(a["bbox"], BoxMode.XYWH_ABS, BoxMode.XYXY_ABS) for a in anns],
+                                dtype=torch.float32).reshape(-1, 4))
+        overlaps = pairwise_iou(gt, inst.pred_boxes) > iou  # GT x detection
+        for ann, hits in zip(anns, overlaps):
             c = counts.setdefault(names[ann["category_id"]], Counter())
             c["GT boxes"] += 1
-            if not len(inst):
-                continue
-            gt = Boxes(torch.tensor([BoxMode.convert(ann["bbox"], BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)]))
-            overlap = pairwise_iou(gt, inst.pred_boxes)[0]
-            if (overlap > iou).any():
-                best = torch.where(overlap > iou, inst.scores, torch.zeros_like(inst.scores)).argmax()
+            if hits.any():
                 c["detected"] += 1
-                c["as " + predictor.classes[int(inst.pred_classes[best])]] += 1
+                c["as " + predictor.classes[int(inst.pred_classes[inst.scores.masked_fill(~hits, -1).argmax()])]] += 1
     table = pd.DataFrame(counts).T.fillna(0).astype(int)
     table.insert(2 if "detected" in table else 1, "detected %",
                  (100 * table.get("detected", 0) / table["GT boxes"]).round(1))
@@ -59,9 +58,9 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     coco = COCO(args.split_json)
-    predictor = Predictor(args.model_dir, device=args.device, score_thresh=min(args.score, 0.05))
+    predictor = Predictor(args.model_dir, device=args.device, score_thresh=args.score)
     table = tally(predictor, coco, coco.dataset["info"]["image_root"], args.every, args.iou, args.score)
-    print(f"{args.model_dir} on {args.split_json} (every {args.every}. image): IoU > {args.iou}, score > {args.score}")
+    print(f"{args.model_dir} on {args.split_json} (1 image in {args.every}): IoU > {args.iou}, score > {args.score}")
     print(table.to_markdown())
 
 

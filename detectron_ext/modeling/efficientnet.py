@@ -108,6 +108,19 @@ class EfficientNetLite(Backbone):
                 for k in self._out_features}
 
 
+# the loader's key prefixes the backbone reads -> its own; everything else (head conv, classifier) is skipped
+BACKBONE_KEYS = {"_conv_stem.": "stem.0.", "_bn0.": "stem.1.", "_blocks.": "blocks."}
+
+
+def _backbone_prefix(key: str):
+    return next((p for p in BACKBONE_KEYS if key.startswith(p)), None)
+
+
+def backbone_tensors(state: dict) -> dict:
+    """The tensors of an ImageNet EfficientNet-Lite state dict that `load_imagenet_weights` reads."""
+    return {k: v for k, v in state.items() if _backbone_prefix(k)}
+
+
 def load_imagenet_weights(backbone: EfficientNetLite, path) -> int:
     """Copy an ImageNet EfficientNet-Lite state dict (the loader's key names) into the backbone;
     the classifier and head conv are skipped. Returns the number of tensors loaded; a file that
@@ -117,14 +130,8 @@ def load_imagenet_weights(backbone: EfficientNetLite, path) -> int:
         raise FileNotFoundError(f"{path}: EfficientNet ImageNet weights file is missing")
     state = load_torch(path)
     state = state.get("state_dict", state)
-    renamed = {}
-    for k, v in state.items():
-        if k.startswith("_conv_stem."):
-            renamed["stem.0." + k[len("_conv_stem."):]] = v
-        elif k.startswith("_bn0."):
-            renamed["stem.1." + k[len("_bn0."):]] = v
-        elif k.startswith("_blocks."):
-            renamed["blocks." + k[len("_blocks."):]] = v
+    renamed = {BACKBONE_KEYS[prefix] + k[len(prefix):]: v for k, v in state.items()
+               if (prefix := _backbone_prefix(k))}
     own = backbone.state_dict()
     missing = [k for k in own if k not in renamed and not k.endswith("num_batches_tracked")]
     if missing:
