@@ -4,11 +4,12 @@ Each run is a folder `<variant>_s<seed>/` holding the `metrics.json` that `stage
 (`metrics/<chain>.json`). Prints a markdown table, one row per variant: seeds, mAP50 old / new / all
 (mean ± sample std; the single value where there is one seed) and AP50 per class (mean).
 
-Usage: python tools/seed_table.py results/neu-det-lite/incremental
+Usage: python tools/seed_table.py results/neu-det-lite/incremental [--variants finetune,sdidd,...]
+(--variants: only those rows, in that order)
 """
+import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -44,7 +45,18 @@ def seed_table(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def select(table: pd.DataFrame, variants) -> pd.DataFrame:
+    """The rows `variants`, in that order; a one-line error names the ones the folder lacks."""
+    missing = [v for v in variants if v not in table.index]
+    if missing:
+        raise SystemExit(f"no runs of variant(s) {', '.join(missing)} (have: {', '.join(table.index)})")
+    return table.loc[list(variants)]
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit(__doc__)
-    print(seed_table(read_runs(sys.argv[1])).to_markdown())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder")
+    parser.add_argument("--variants", type=lambda s: s.split(","), help="comma-separated rows, in order")
+    args = parser.parse_args()
+    table = seed_table(read_runs(args.folder))
+    print((select(table, args.variants) if args.variants else table).to_markdown())
