@@ -126,6 +126,7 @@ def add_project_config(cfg):
     add_tgfs_config(cfg)
     add_distill_config(cfg)
     cfg.SOLVER.NUM_THREADS = 2  # torch.set_num_threads in training/evaluation (CPU)
+    cfg.INPUT.RANDOM_ROTATE90 = 0.0  # probability of a quarter turn in training (data/transforms.py)
     cfg.MODEL.PRECISION = "fp32"  # fp32 | bf16: backbone and head under torch.autocast(bfloat16), losses in fp32
     cfg.SOLVER.DETERMINISTIC = True  # torch.use_deterministic_algorithms (warn where none exists)
     cfg.MODEL.CLASS_NAMES = []  # the detector's classes in output order: a saved model names what it detects

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from detectron2.data import build_detection_train_loader
+from detectron2.data import DatasetMapper, build_detection_train_loader
 from detectron2.data.build import _train_loader_from_config
 from detectron2.data.samplers import TrainingSampler
 from detectron2.engine import DefaultTrainer, hooks
@@ -18,6 +18,7 @@ from detectron2.utils.events import get_event_storage
 from . import compat  # noqa: F401  (v0.6 fixes)
 from . import modeling  # noqa: F401  (registers GFL, FCOS, backbone)
 from .checkpoint import SafeCheckpointer
+from .data.transforms import RandomRotate90
 from .distributed import unwrap
 from .evaluation import DefectEvaluator, nest_per_class
 from .file_io import atomic_write_json
@@ -112,8 +113,13 @@ class DefectTrainer(DefaultTrainer):
     def build_train_loader(cls, cfg, skip_iterations: int = 0):
         """detectron2's train loader, its sampler seeded by cfg.SEED and started after
         `skip_iterations` batches (exact with one aspect-ratio group and DATALOADER.NUM_WORKERS 0).
-        IMS_PER_BATCH is the batch of all workers together; each worker draws its share."""
+        IMS_PER_BATCH is the batch of all workers together; each worker draws its share.
+        INPUT.RANDOM_ROTATE90 > 0 adds a quarter turn after detectron2's resize and flip."""
         args = _train_loader_from_config(cfg)
+        if cfg.INPUT.RANDOM_ROTATE90 > 0:  # at 0 nothing is drawn: the augmentation stream stays as before
+            mapper = DatasetMapper.from_config(cfg, is_train=True)
+            mapper["augmentations"] = [*mapper["augmentations"], RandomRotate90(cfg.INPUT.RANDOM_ROTATE90)]
+            args["mapper"] = DatasetMapper(**mapper)
         args["sampler"] = ResumableTrainingSampler(len(args["dataset"]), cfg.SEED,
                                                    skip_iterations * cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size())
         return build_detection_train_loader(**args)

@@ -31,7 +31,8 @@ MODEL_KEYS = {"score_thresh": "HEAD.SCORE_THRESH_TEST", "nms_thresh": "HEAD.NMS_
 GFL_KEYS = {"reg_max": "MODEL.GFL.REG_MAX", "atss_topk": "MODEL.GFL.ATSS_TOPK"}  # model.* read by GFL only
 TRAIN_KEYS = {"checkpoint_period": "SOLVER.CHECKPOINT_PERIOD", "num_workers": "DATALOADER.NUM_WORKERS",
               "deterministic": "SOLVER.DETERMINISTIC", "precision": "MODEL.PRECISION",
-              "teacher_cache_mb": "MODEL.DISTILL.TEACHER_CACHE_MB", "random_flip": "INPUT.RANDOM_FLIP"}
+              "teacher_cache_mb": "MODEL.DISTILL.TEACHER_CACHE_MB", "random_flip": "INPUT.RANDOM_FLIP",
+              "random_rotate90": "INPUT.RANDOM_ROTATE90"}
 TOP_KEYS = {"threads": "SOLVER.NUM_THREADS"}
 TGFS_KEYS = {"selection": "MODEL.TGFS.SELECTION", "levels": "MODEL.TGFS.NUM_LEVELS", "region": "MODEL.TGFS.REGION",
              "radius": "MODEL.TGFS.RADIUS", "loc_weight": "MODEL.TGFS.LOC_WEIGHT",

@@ -186,6 +186,7 @@ class Train(_Section):
     precision: Literal["fp32", "bf16"] = None
     teacher_cache_mb: int = Field(None, ge=0)
     random_flip: Literal["horizontal", "vertical", "none"] = None
+    random_rotate90: float = Field(None, ge=0, le=1)
 
 
 class Launch(_Section):

@@ -92,3 +92,13 @@ def test_an_integer_for_a_float_key_is_stored_as_the_keys_type(params):
     params["scales"]["ci"]["lr"] = 1
     cfg = build_config(params, run_spec(params, "gfl_teacher"), 8)
     assert isinstance(cfg.SOLVER.BASE_LR, float) and cfg.SOLVER.BASE_LR == 1.0
+
+
+def test_params_yaml_states_the_augmentation_defaults_and_a_quarter_turn_crosses(params):
+    """train.random_flip / random_rotate90 ship the config's defaults (a run without the key turns
+    nothing), and a set value reaches the config."""
+    spec = run_spec(params, "gfl_teacher")
+    augment = {"train": ("random_flip", "random_rotate90")}
+    assert build_config(params, spec, 8).dump() == build_config(without(params, augment), spec, 8).dump()
+    params["train"]["random_rotate90"] = 0.5
+    assert build_config(params, spec, 8).INPUT.RANDOM_ROTATE90 == 0.5
