@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from detectron_ext.data.incremental import incremental_sets, set_statistics
+from detectron_ext.data.incremental import box_orientation, incremental_sets, set_statistics
 from detectron_ext.file_io import atomic_write_json, atomic_write_text, staged_dir
 from pipeline.params import class_groups, load_params, run_stage
 from pipeline.runs import METRICS, PREPARED, SPLITS
@@ -20,6 +20,15 @@ def input_report_table(train, test) -> str:
     rows = pd.DataFrame({part: {k: (", ".join(f"{m} {n}" for m, n in v.items()) if isinstance(v, dict) else v)
                                 for k, v in r.items()} for part, r in reports.items()})
     return "\n## Input checks (legal but worth a look; README \"Data checks\")\n\n" + rows.to_markdown() + "\n"
+
+
+def orientation_table(train, test) -> str:
+    """box_orientation as a markdown section, with a line naming the classes whose orientation shifts."""
+    table = box_orientation(train, test)
+    shifted = list(table.index[table["shifted"] == "yes"])
+    note = (f"\nTrained in one orientation, tested in another: {', '.join(shifted)}. A quarter-turn augmentation "
+            "(`-S train.random_rotate90=0.5`) shows the model both.\n" if shifted else "")
+    return "\n## Box orientation, training vs test (README \"Data checks\")\n\n" + table.to_markdown() + "\n" + note
 
 
 def main():
@@ -36,7 +45,8 @@ def main():
     cells = stats.assign(cell=stats["images"].astype(str) + " / " + stats["boxes"].astype(str))
     table = cells.pivot(index="class", columns="set", values="cell").fillna("0 / 0")[list(sets)]
     atomic_write_text(METRICS / "split_stats.md", f"# Images / boxes per class per set ({params['dataset']})\n\n"
-                      + table.to_markdown() + "\n" + input_report_table(train, test))
+                      + table.to_markdown() + "\n" + input_report_table(train, test)
+                      + orientation_table(sets["joint_train"], sets["joint_test"]))
     print(stats[stats["class"] == "(all)"].to_string(index=False))
 
 

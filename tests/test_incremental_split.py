@@ -3,7 +3,7 @@ import pytest
 
 from detectron_ext.data.coco_format import make_coco
 from detectron_ext.data.errors import DatasetError
-from detectron_ext.data.incremental import incremental_sets, set_statistics
+from detectron_ext.data.incremental import box_orientation, incremental_sets, set_statistics
 
 CLASSES = ["a", "b", "c", "d"]
 
@@ -51,3 +51,15 @@ def test_three_steps_and_statistics():
 def test_bad_class_groups(groups, pattern):
     with pytest.raises(DatasetError, match=pattern):
         incremental_sets(coco([["a"]]), coco([["a"]]), groups)
+
+
+def test_box_orientation_marks_a_class_trained_upright_and_tested_lying():
+    def boxes(shapes):  # (class, w, h) per image
+        return make_coco([{"file_name": f"{i}.png", "width": 40, "height": 40, "boxes": [(0, 0, w, h, c)]}
+                          for i, (c, w, h) in enumerate(shapes)], CLASSES, ".")
+    train = boxes([("a", 4, 20), ("a", 4, 30), ("b", 10, 10), ("b", 30, 5)])
+    test = boxes([("a", 20, 4), ("b", 10, 12), ("b", 24, 4)])
+    table = box_orientation(train, test)
+    assert table.loc["a"].tolist() == [100, 0, 0, 100, "yes"]
+    assert table.loc["b"].tolist() == [0, 0, 50, 50, "no"]
+    assert "c" not in table.index  # no boxes: no row

@@ -81,3 +81,24 @@ def set_statistics(sets) -> pd.DataFrame:
         rows.append({"set": set_name, "class": "(all)", "images": len(coco["images"]),
                      "boxes": len(coco["annotations"])})
     return pd.DataFrame(rows)
+
+
+def box_orientation(train: dict, test: dict, elongation: float = 2.0, shift: float = 0.4) -> pd.DataFrame:
+    """Per class, the share (%) of upright boxes (height >= elongation x width) and lying ones (width >=
+    elongation x height) in the training and the test set; `shifted` marks a class whose share of either
+    differs by at least `shift` between the two: a model trained on one orientation is tested on another
+    (NEU-DET's scratches: 88 % upright in training, 96 % lying in test; train.random_rotate90)."""
+    def shares(coco):
+        names = {c["id"]: c["name"] for c in coco["categories"]}
+        df = pd.DataFrame([(names[a["category_id"]], a["bbox"][2], a["bbox"][3]) for a in coco["annotations"]],
+                          columns=["class", "w", "h"])
+        df = df.assign(upright=df.h >= elongation * df.w, lying=df.w >= elongation * df.h)
+        return df.groupby("class")[["upright", "lying"]].mean()
+
+    a, b = shares(train), shares(test)
+    out = pd.DataFrame({"upright train %": a.upright, "upright test %": b.upright,
+                        "lying train %": a.lying, "lying test %": b.lying})
+    shifted = ((a.upright - b.upright).abs() >= shift) | ((a.lying - b.lying).abs() >= shift)
+    out = (100 * out).round(0)
+    out["shifted"] = shifted.reindex(out.index, fill_value=False).map({True: "yes", False: "no"})
+    return out
