@@ -112,14 +112,16 @@ class DefectTrainer(DefaultTrainer):
     @classmethod
     def build_train_loader(cls, cfg, skip_iterations: int = 0):
         """detectron2's train loader, its sampler seeded by cfg.SEED and started after
-        `skip_iterations` batches (exact with one aspect-ratio group and DATALOADER.NUM_WORKERS 0).
-        IMS_PER_BATCH is the batch of all workers together; each worker draws its share.
+        `skip_iterations` batches (exact with one aspect-ratio group and DATALOADER.NUM_WORKERS 0;
+        a quarter turn puts a non-square image in the other group). IMS_PER_BATCH is the batch of all
+        workers together; each worker draws its share.
         INPUT.RANDOM_ROTATE90 > 0 adds a quarter turn after detectron2's resize and flip."""
-        args = _train_loader_from_config(cfg)
+        mapper = None
         if cfg.INPUT.RANDOM_ROTATE90 > 0:  # at 0 nothing is drawn: the augmentation stream stays as before
             mapper = DatasetMapper.from_config(cfg, is_train=True)
             mapper["augmentations"] = [*mapper["augmentations"], RandomRotate90(cfg.INPUT.RANDOM_ROTATE90)]
-            args["mapper"] = DatasetMapper(**mapper)
+            mapper = DatasetMapper(**mapper)
+        args = _train_loader_from_config(cfg, mapper)
         args["sampler"] = ResumableTrainingSampler(len(args["dataset"]), cfg.SEED,
                                                    skip_iterations * cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size())
         return build_detection_train_loader(**args)

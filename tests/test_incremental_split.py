@@ -63,3 +63,16 @@ def test_box_orientation_marks_a_class_trained_upright_and_tested_lying():
     assert table.loc["a"].tolist() == [100, 0, 0, 100, "yes"]
     assert table.loc["b"].tolist() == [0, 0, 50, 50, "no"]
     assert "c" not in table.index  # no boxes: no row
+
+
+def test_box_orientation_compares_the_percentages_shown_and_marks_one_set_classes():
+    def boxes(shapes):
+        return make_coco([{"file_name": f"{i}.png", "width": 40, "height": 40, "boxes": [(0, 0, w, h, c)]}
+                          for i, (c, w, h) in enumerate(shapes)], CLASSES, ".")
+    upright, square = (4, 20), (10, 10)
+    train = boxes([("a", *upright)] * 7 + [("a", *square)] * 3 + [("b", *square)])
+    test = boxes([("a", *upright)] * 3 + [("a", *square)] * 7 + [("c", *square)])
+    table = box_orientation(train, test)
+    assert table.loc["a", "upright train %"] - table.loc["a", "upright test %"] == 40  # 0.7 - 0.3 < 0.4 in floats
+    assert table.loc["a", "shifted"] == "yes"
+    assert table.loc["b", "shifted"] == "n/a" and table.loc["c", "shifted"] == "n/a"
