@@ -77,7 +77,7 @@ def add_distill_config(cfg):
     d.TEACHER_CACHE_MB = 1024    # the teacher's outputs kept between epochs, up to this size (0: off)
     d.NUM_OLD_CLASSES = 0
     d.METHOD = "sdidd"           # finetune | erd | sdidd
-    d.CLS_MODE = "selective"     # none | global | selective (CR)
+    d.CLS_MODE = "global"        # none | global | selective (CR; selective: the paper; global by measurement)
     d.REG_MODE = "selective"     # BR
     d.FEAT_MODE = "none"         # FR (selective: the paper; off by default, measured: README "SD-IDD default")
     d.QFL_CHANNELS = "new"       # new | all: channels of the student's own QFL (fine-tuning, SD-IDD; ERD: new)
