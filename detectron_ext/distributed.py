@@ -47,6 +47,10 @@ def _cpu_worker(local_rank, main_func, world_size, num_workers, machine_rank, di
             comm._LOCAL_PROCESS_GROUP = group
     comm.synchronize()
     main_func(*args)
+    # Leave together and stop gloo's threads before the interpreter exits: a worker exiting with its
+    # process group alive can abort ("terminate called without an active exception", SIGABRT).
+    comm.synchronize()
+    dist.destroy_process_group()
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
