@@ -105,6 +105,7 @@ def add_distill_config(cfg):
     e.REG_WEIGHT = 0.25          # LD's loss weight
     e.WEIGHT = 1.0               # dist_loss_weight: both distillation losses
     e.TEACHER_BOXES = "code"     # code: decoded without the stride, as its code | stride: in pixels
+    e.IMAGES_PER_GPU = 2         # its per-image losses are summed over a GPU's 2 images: per-image mean × this
 
 
 def add_efficientnet_config(cfg):
@@ -127,7 +128,8 @@ def add_project_config(cfg):
     add_distill_config(cfg)
     cfg.SOLVER.NUM_THREADS = 2  # torch.set_num_threads in training/evaluation (CPU)
     cfg.INPUT.RANDOM_ROTATE90 = 0.0  # probability of a quarter turn in training (data/transforms.py)
-    cfg.MODEL.PRECISION = "fp32"  # fp32 | bf16: backbone and head under torch.autocast(bfloat16), losses in fp32
+    cfg.MODEL.PRECISION = "fp32"  # fp32 | bf16: backbone and head under torch.autocast(bfloat16), losses in fp32;
+    #                               auto: bf16 where it is fast on MODEL.DEVICE (detectron_ext/precision.py)
     cfg.SOLVER.DETERMINISTIC = True  # torch.use_deterministic_algorithms (warn where none exists)
     cfg.MODEL.CLASS_NAMES = []  # the detector's classes in output order: a saved model names what it detects
     cfg.TEST.OLD_CLASSES = []  # classes of earlier phases: evaluation reports mAP50 old/new/all

@@ -153,6 +153,7 @@ class Erd(_Section):
     reg_weight: float = Field(None, ge=0)
     weight: float = Field(None, ge=0)
     teacher_boxes: Literal["code", "stride"] = None
+    images_per_gpu: int = Field(None, ge=0)
 
 
 Mode = Literal["none", "global", "selective"]
@@ -183,7 +184,7 @@ class Train(_Section):
     num_workers: int = Field(None, ge=0)
     deterministic: bool = None
     seed: Optional[int] = Field(None, ge=0)
-    precision: Literal["fp32", "bf16"] = None
+    precision: Literal["fp32", "bf16", "auto"] = None
     teacher_cache_mb: int = Field(None, ge=0)
     random_flip: Literal["horizontal", "vertical", "none"] = None
     random_rotate90: float = Field(None, ge=0, le=1)

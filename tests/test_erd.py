@@ -69,8 +69,13 @@ def test_5_regression_loss_mean_over_bins_times_t2_weighted_by_student_old_score
     assert s.grad[1].abs().sum() == 0
 
 
-def test_per_image_losses_are_summed_over_the_batch(teacher_path):  # noqa: F811
-    model = build_model(student_cfg(teacher_path, "erd"))
+@pytest.mark.parametrize("images_per_gpu", [0, 2])
+def test_per_image_losses_are_summed_over_the_images_of_one_gpu(teacher_path, images_per_gpu):  # noqa: F811
+    """Its code sums per-image losses over a GPU's 2 images: the per-image mean × images_per_gpu, so a
+    batch of 4 weighs as one of 2; 0 sums over the whole batch (4 images weigh twice 2)."""
+    cfg = student_cfg(teacher_path, "erd")
+    cfg.MODEL.ERD.IMAGES_PER_GPU = images_per_gpu
+    model = build_model(cfg)
     init_student_from_teacher(model)
     with torch.no_grad():  # a student that differs from its teacher
         model.head.cls_score.weight.add_(torch.randn_like(model.head.cls_score.weight))
@@ -79,11 +84,17 @@ def test_per_image_losses_are_summed_over_the_batch(teacher_path):  # noqa: F811
     a, b = batch(True), batch(True)
     b["image"] = torch.flip(b["image"], dims=[2])
     with EventStorage():
-        both = model([a, b])
+        two = model([a, b])
+        four = model([a, b, a, b])
         alone = [model([x]) for x in (a, b)]
     for k in ("loss_distill_cls", "loss_distill_reg"):
         assert alone[0][k].item() > 1e-3 and alone[1][k].item() > 1e-3
-        assert both[k].item() == pytest.approx(alone[0][k].item() + alone[1][k].item(), rel=1e-4), k
+        if images_per_gpu:  # alone: one image's loss × 2; two: their sum
+            assert two[k].item() == pytest.approx((alone[0][k].item() + alone[1][k].item()) / 2, rel=1e-4), k
+            assert four[k].item() == pytest.approx(two[k].item(), rel=1e-4), k
+        else:
+            assert two[k].item() == pytest.approx(alone[0][k].item() + alone[1][k].item(), rel=1e-4), k
+            assert four[k].item() == pytest.approx(2 * two[k].item(), rel=1e-4), k
 
 
 def test_erd_reads_its_own_options_and_its_giou_weight_ignores_old_channels(teacher_path):  # noqa: F811

@@ -22,7 +22,8 @@ from .box_coder import integral
 from .gfl import GFL
 
 MODES = ("none", "global", "selective")
-ERD_KEYS = ("cls_alpha", "reg_alpha", "nms_iou", "reg_temperature", "reg_weight", "weight", "teacher_boxes")
+ERD_KEYS = ("cls_alpha", "reg_alpha", "nms_iou", "reg_temperature", "reg_weight", "weight", "teacher_boxes",
+            "images_per_gpu")
 DISTILL_PREFIX = "distill_"  # parameters of the distillation itself (FR's λ), not of the detector
 
 
@@ -216,7 +217,10 @@ class DistillGFL(GFL):
         return out
 
     def erd_losses(self, anchors, cls_s, reg_s, cls_t, reg_t):
-        """ERD as Hi-FT/ERD's code (detectron_ext/distillation/erd.py): per image, summed over the batch."""
+        """ERD as Hi-FT/ERD's code (detectron_ext/distillation/erd.py): per image, summed over the
+        images of one GPU. Its code sums over its 2 images per GPU (DDP then averages the GPUs), so
+        against QFL, which is normalised by positives at any batch, its distillation weighs 2 images'
+        worth: here the per-image mean × `images_per_gpu` (0: the sum over this process's batch)."""
         oc, e = self.num_old_classes, self.erd
         points = (anchors[:, :2] + anchors[:, 2:]) / 2
         strides = (anchors[:, 2] - anchors[:, 0]) / self.box2box_transform.anchor_scale
@@ -235,8 +239,10 @@ class DistillGFL(GFL):
         for part, masks in (("cls", m_cls), ("reg", m_reg)):
             storage.put_scalar(f"distill/selected_{part}", float(torch.stack(masks).sum()) / len(masks),
                                smoothing_hint=False)
-        return {"loss_distill_cls": e["weight"] * torch.stack(loss_cls).sum(),
-                "loss_distill_reg": e["weight"] * torch.stack(loss_reg).sum()}
+        n = e["images_per_gpu"]
+        scale = e["weight"] * (n / len(loss_cls) if n > 0 else 1.0)
+        return {"loss_distill_cls": scale * torch.stack(loss_cls).sum(),
+                "loss_distill_reg": scale * torch.stack(loss_reg).sum()}
 
 
 def load_teacher(teacher: GFL, path: str, num_old_classes: int):
