@@ -431,7 +431,7 @@ PARAMS_DAMAGE = {  # (change, message regex after "params.yaml: ")
     "unknown assigner": (_set("increments.sdidd.assigner", "atss"), r"^increments\.sdidd\.assigner: Input should be 'base' or 'tgfs'"),
     "assigner section missing": (_set("assigners.tgfs", _DELETE), r"runs\.fcos_tgfs_joint uses assigner tgfs, but there is no 'assigners\.tgfs' section"),
     "base assigner with params": (_set("assigners.base", {"topk": 9}), r"^assigners\.base: .*at most 0 items"),
-    "unknown precision": (_set("train.precision", "fp16"), r"^train\.precision: Input should be 'fp32' or 'bf16'"),
+    "unknown precision": (_set("train.precision", "fp16"), r"^train\.precision: Input should be 'fp32', 'bf16' or 'auto'"),
     "unknown distill mode": (_set("distill.feat_mode", "some"), r"^distill\.feat_mode: Input should be"),
     "fr_lambda 1.5": (_set("distill.fr_lambda", 1.5), r"^distill\.fr_lambda: .*less than 1"),
     "negative weight": (_set("distill.feat_weight", -1), r"^distill\.feat_weight: .*greater than or equal to 0"),

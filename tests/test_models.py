@@ -87,3 +87,18 @@ def test_inference_outputs_scored_boxes_within_the_image():
     assert 0 < len(out) <= 100
     b = out.pred_boxes.tensor
     assert (b[:, 0] >= 0).all() and (b[:, 2] <= 128).all() and (b[:, 3] <= 96).all()
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_precision_auto_is_bf16_only_where_bf16_is_fast(monkeypatch, fast):
+    """MODEL.PRECISION auto resolves when the model is built, on the machine that builds it (a CPU
+    without AVX-512 BF16 emulates bf16, many times slower), so a saved `auto` model runs in fp32 on such
+    a CPU; fp32 and bf16 are taken as they are; anything else is an error."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: fast, raising=False)
+    cfg = small_cfg("gfl_R_FPN.yaml")
+    for name, expected in (("auto", "bf16" if fast else "fp32"), ("fp32", "fp32"), ("bf16", "bf16")):
+        cfg.MODEL.PRECISION = name
+        assert build_model(cfg).precision == expected
+    cfg.MODEL.PRECISION = "fp16"
+    with pytest.raises(ValueError, match="fp16"):
+        build_model(cfg)

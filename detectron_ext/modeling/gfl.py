@@ -1,4 +1,5 @@
 """GFLv1 (Li et al., NeurIPS 2020) as a detectron2 meta-architecture on top of DenseDetector."""
+import logging
 from typing import Dict, List, Optional
 
 import torch
@@ -14,6 +15,7 @@ from fvcore.nn import giou_loss
 from torch import nn
 
 from ..distributed import shared_normaliser
+from ..precision import resolve_precision
 from .atss import atss_assign
 from .box_coder import DistanceBoxCoder, integral
 from .decoding import StaticShapeDecoding
@@ -66,13 +68,16 @@ class GFL(StaticShapeDecoding, DenseDetector):
         g = cfg.MODEL.GFL
         shapes = backbone.output_shape()
         head = GFLHead(cfg, [shapes[f] for f in g.IN_FEATURES])
+        precision = resolve_precision(cfg.MODEL.PRECISION, cfg.MODEL.DEVICE)
+        if cfg.MODEL.PRECISION == "auto":
+            logging.getLogger(__name__).info(f"precision auto: {precision} on {cfg.MODEL.DEVICE}")
         return {"backbone": backbone, "head": head, "head_in_features": list(g.IN_FEATURES),
                 "num_classes": g.NUM_CLASSES, "reg_max": g.REG_MAX, "anchor_scale": g.ANCHOR_SCALE,
                 "atss_topk": g.ATSS_TOPK, "qfl_beta": g.QFL_BETA, "qfl_weight": g.QFL_WEIGHT,
                 "dfl_weight": g.DFL_WEIGHT, "giou_weight": g.GIOU_WEIGHT,
                 "test_score_thresh": g.SCORE_THRESH_TEST, "test_topk_candidates": g.TOPK_CANDIDATES_TEST,
                 "test_nms_thresh": g.NMS_THRESH_TEST,
-                "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE, "precision": cfg.MODEL.PRECISION,
+                "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE, "precision": precision,
                 "pixel_mean": cfg.MODEL.PIXEL_MEAN, "pixel_std": cfg.MODEL.PIXEL_STD, **tgfs_from_config(cfg)}
 
     # ---- precision -------------------------------------------------------------------------------
