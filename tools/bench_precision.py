@@ -1,5 +1,6 @@
 """GFL training step under bf16 autocast (train.precision: bf16) as a ratio of the fp32 step, in one
-process: the evidence behind train.precision's default. Prints whether the CPU reports AVX-512 BF16.
+process: the evidence behind train.precision's default. Prints whether this machine counts as one
+where bf16 is fast (what `train.precision: auto` picks by, detectron_ext/precision.py).
 
 Usage: python tools/bench_precision.py [--backbone resnet|efficientnet-lite0] [--size 200] [--batch 8]
            [--channels 128] [--convs 4] [--steps 4] [--threads 2]
@@ -20,16 +21,9 @@ from detectron2.modeling import build_model  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
+from detectron_ext.precision import bf16_is_fast, resolve_precision  # noqa: E402
 from pipeline.config import build_config  # noqa: E402
 from pipeline.runs import run_spec  # noqa: E402
-
-
-def cpu_flags() -> set:
-    try:
-        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
-    except (OSError, StopIteration):
-        return set()
-    return set(line.split(":", 1)[1].split())
 
 
 def step_times(args, precision: str, model_params: dict):
@@ -71,10 +65,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    flags = cpu_flags()
-    print(f"CPU: avx512_bf16 {'yes' if 'avx512_bf16' in flags else 'no'}, amx_bf16 "
-          f"{'yes' if 'amx_bf16' in flags else 'no'}; torch {torch.__version__}, "
-          f"{torch.backends.cpu.get_cpu_capability()}")
+    print(f"CPU: AVX-512 BF16 {'yes' if bf16_is_fast('cpu') else 'no'} (train.precision auto: "
+          f"{resolve_precision('auto', 'cpu')}); torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
     model_params = {"backbone": args.backbone, "weights": ""}
     fp32, bf16 = [], []
     for _ in range(2):  # interleaved, so that a load change hits both
