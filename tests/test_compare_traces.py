@@ -43,3 +43,18 @@ def test_bad_entries_are_errors_naming_them(tmp_path):
     (tmp_path / "log.csv").write_text("iteration,loss\n0,1.0\n")
     with pytest.raises(ValueError, match="not a distillation trace"):
         compare_traces.read_traces([f"a={tmp_path / 'log.csv'}"])
+
+
+def test_a_trace_without_fr_is_read_and_plotted(tmp_path):
+    """ERD's and FR-off SD-IDD's traces have no fr_lambda column: their selected counts still compare."""
+    erd = tmp_path / "erd.csv"
+    pd.DataFrame({"iteration": [0, 1, 2], "selected_cls": [40.0, 50.0, 60.0],
+                  "selected_reg": [90.0, 95.0, 100.0]}).to_csv(erd, index=False)
+    sdidd = trace(tmp_path / "sdidd.csv", [0.5] * 3, [10, 20, 30])
+    out = tmp_path / "t"
+    compare_traces.main([f"erd={erd}", f"sdidd={sdidd}", "--out", str(out), "--last", "2"])
+    table = json.loads(out.with_suffix(".json").read_text())
+    assert table["erd"]["selected_reg"] == pytest.approx(97.5)
+    assert table["erd"]["selected_cls"] == pytest.approx(55.0)
+    assert table["erd"]["fr_lambda"] is None  # no λ traced: null, not 0
+    assert out.with_suffix(".png").stat().st_size > 0

@@ -1,5 +1,6 @@
-"""Overlay the distillation traces of several incremental runs (FR's λ and the anchors CR / BR / FR
-select per image, every iteration): one PNG, and a table of each run's means over its last iterations.
+"""Overlay the distillation traces of several incremental runs (the anchors CR / BR / FR, or ERD's two
+parts, select per image every iteration, and FR's λ where FR is on): one PNG, and a table of each run's
+means over its last iterations.
 
 Each entry is LABEL=PATH, PATH a `distill_trace.csv` written by the increment stage
 (`plots/NAME/phaseK/distill_trace.csv`). Used for the learnable-vs-fixed λ comparison in `results/`:
@@ -7,8 +8,8 @@ Each entry is LABEL=PATH, PATH a `distill_trace.csv` written by the increment st
     python tools/compare_traces.py --out results/neu-det-cpu/incremental/fr_lambda \
         learnable=WS1/plots/sdidd/phase1/distill_trace.csv fixed-0.5=WS2/... fixed-0.8=WS3/...
 
-Writes OUT.png (λ and FR's selected anchors per image, a rolling mean of `--window` iterations) and
-OUT.md / OUT.json (per run: λ and the selected counts averaged over the last `--last` iterations).
+Writes OUT.png (λ where traced, and each part's selected anchors per image, a rolling mean of `--window`
+iterations) and OUT.md / OUT.json (per run: every traced column averaged over the last `--last` iterations).
 """
 import argparse
 import json
@@ -34,8 +35,8 @@ def read_traces(entries) -> dict:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no distillation trace (has the increment stage run?)")
         df = pd.read_csv(path)
-        if "iteration" not in df or "fr_lambda" not in df:
-            raise ValueError(f"{path}: not a distillation trace (needs columns iteration, fr_lambda)")
+        if "iteration" not in df or not any(c.startswith("selected_") for c in df):
+            raise ValueError(f"{path}: not a distillation trace (needs columns iteration, selected_*)")
         traces[label] = df.drop_duplicates("iteration", keep="last").sort_values("iteration")
     return traces
 
@@ -51,16 +52,17 @@ def plot(traces: dict, png_path, window: int):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
-    for label, df in traces.items():
-        line, = axes[0].plot(df["iteration"], df["fr_lambda"], label=label)
-        if "selected_feat" in df:
-            axes[1].plot(df["iteration"], df["selected_feat"].rolling(window, min_periods=1).mean(),
-                         color=line.get_color(), label=label)
-    axes[0].set_ylabel("FR λ")
-    axes[0].legend(fontsize=8)
-    axes[1].set_ylabel(f"FR anchors / image\n(mean of {window} it.)")
-    axes[1].set_xlabel("iteration")
+    columns = sorted({c for df in traces.values() for c in df if c == "fr_lambda" or c.startswith("selected_")})
+    fig, axes = plt.subplots(len(columns), 1, figsize=(7, 2.5 * len(columns)), sharex=True, squeeze=False)
+    for ax, column in zip(axes[:, 0], columns):
+        for i, (label, df) in enumerate(traces.items()):
+            if column in df:
+                values = df[column] if column == "fr_lambda" else df[column].rolling(window, min_periods=1).mean()
+                ax.plot(df["iteration"], values, color=f"C{i}", label=label)
+        ax.set_ylabel("FR λ" if column == "fr_lambda" else
+                      f"{column.removeprefix('selected_')}: anchors / image\n(mean of {window} it.)")
+    axes[0, 0].legend(fontsize=8)
+    axes[-1, 0].set_xlabel("iteration")
     save_figure(fig, png_path)
 
 
