@@ -545,7 +545,11 @@ def test_prepare_refuses_in_one_line_and_keeps_the_earlier_outputs(tmp_path):
     bad = _stage(project, "prepare.py")
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines()[-1].startswith(f"error: {image}: corrupt JPEG data")
+    # Pillow refuses this file itself on some machines (CI's, 2026-11-26) and decodes it silently on
+    # others, where libjpeg's warning catches it: either way one line naming the file and the problem.
+    assert re.fullmatch(f"error: {re.escape(str(image))}: corrupt (JPEG data|or unreadable image) \\(.*\\)",
+                        bad.stderr.strip().splitlines()[-1])
+    assert sum(line.startswith("error:") for line in bad.stderr.splitlines()) == 1
     assert {p.name: p.read_bytes() for p in (project / "data" / "prepared").iterdir()} == before
     assert sorted(p.name for p in (project / "data").iterdir()) == ["prepared"]  # no staging folder left
     params["datasets"]["my-voc"]["classes"] = ["dent", "dent"]
