@@ -4,6 +4,7 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
+from detectron_ext.distillation.losses import regression_distillation
 from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
 
 from test_models import batch, small_cfg
@@ -159,6 +160,32 @@ def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path
         assert storage.latest()["distill/selected_reg"][0] > 0  # BR does select anchors
     for k in ("loss_distill_reg", "loss_distill_feat"):
         assert alone[k].item() > 0 and both[k].item() == pytest.approx(alone[k].item(), rel=1e-4), k
+
+
+def test_br_weighted_by_the_old_class_score_lands_where_the_student_sees_old_objects(teacher_path):
+    """br_weighting old_score (ERD's weight) with BR global: the KL's weighted mean over anchor points,
+    each by the student's detached max old-class score; anchor points it scores 0 add nothing."""
+    model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="global", br_weighting="old_score"))
+    init_student_from_teacher(model)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.head.bbox_pred.weight.add_(torch.randn_like(model.head.bbox_pred.weight))  # student ≠ teacher
+    model.train()
+    images = [batch(True)]
+    with EventStorage() as storage:
+        loss = model(images)["loss_distill_reg"]
+        soft_count = storage.latest()["distill/weight_reg"][0]
+        assert loss.item() > 0 and 0 < soft_count < storage.latest()["distill/selected_reg"][0]
+        x = model.preprocess_image(images).tensor
+        features = [model.backbone(x)[f] for f in model.head_in_features]
+        _, cls_s, reg_s = model.dense_predictions(features, model.head(features))
+        _, reg_t = model.teacher_predictions(x)
+    w = cls_s[0, :, :2].detach().sigmoid().amax(dim=-1)
+    everywhere = torch.ones_like(w, dtype=torch.bool)
+    assert loss.item() == pytest.approx(regression_distillation(
+        reg_t[0], reg_s[0], everywhere, w, model.reg_max, normalise="weight").item(), rel=1e-4)
+    with pytest.raises(ValueError, match="br_weighting must be iou or old_score"):
+        build_model(student_cfg(teacher_path, br_weighting="score"))
 
 
 @pytest.mark.parametrize("method, modes", [("sdidd", {"feat_mode": "selective"}), ("erd", {})])

@@ -30,6 +30,24 @@ def test_regression_distillation_hand_values():
     assert s.grad[0].abs().sum() > 0 and s.grad[1].abs().sum() == 0
 
 
+def test_regression_distillation_weighted_mean():
+    """normalise="weight": Σ w·KL / Σ w, so a soft selection's scale does not depend on how many anchors
+    carry a small weight; "count" divides by the selected anchors as the paper's 1/|BR|."""
+    reg_max = 1
+    t = torch.zeros(3, 8)
+    t[:, 0] = math.log(3.0)
+    s = torch.zeros(3, 8)
+    kl = (0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)) / 4  # the same KL on every anchor
+    w = torch.tensor([0.9, 0.1, 0.0])
+    mask = torch.ones(3, dtype=torch.bool)
+    assert regression_distillation(t, s, mask, w, reg_max, normalise="weight").item() == pytest.approx(kl, rel=1e-5)
+    assert regression_distillation(t, s, mask, w, reg_max).item() == pytest.approx(kl / 3, rel=1e-5)
+    zero = torch.zeros(3)  # no weight anywhere: 0, not NaN
+    assert regression_distillation(t, s, mask, zero, reg_max, normalise="weight").item() == 0.0
+    with pytest.raises(ValueError, match="normalise must be count or weight"):
+        regression_distillation(t, s, mask, w, reg_max, normalise="sum")
+
+
 def test_feature_distillation_mean_vs_sum():
     t = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
     s = torch.zeros(2, 4)

@@ -22,9 +22,12 @@ def classification_distillation(teacher_logits, student_logits, mask, reduction:
 
 
 def regression_distillation(teacher_reg, student_reg, mask, weight=None, reg_max: int = 16,
-                            temperature: float = 1.0):
+                            temperature: float = 1.0, normalise: str = "count"):
     """(1/|BR|) Σ_j w_j · KL(softmax(T_j/τ) || softmax(S_j/τ)) · τ², the KL taken per box side over
-    its reg_max + 1 bins and averaged over the 4 sides; w (detached) defaults to 1."""
+    its reg_max + 1 bins and averaged over the 4 sides; w (detached) defaults to 1. `normalise`
+    "weight" divides by Σ_j w_j instead of |BR|: a weighted mean, for weights that select softly."""
+    if normalise not in ("count", "weight"):
+        raise ValueError(f"normalise must be count or weight, not {normalise!r}")
     if not mask.any():
         return _zero(student_reg)
     bins = reg_max + 1
@@ -33,7 +36,8 @@ def regression_distillation(teacher_reg, student_reg, mask, weight=None, reg_max
     kl = F.kl_div(F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1), reduction="none", log_target=True)
     per_anchor = kl.sum(dim=-1).mean(dim=-1) * temperature ** 2
     w = torch.ones_like(per_anchor) if weight is None else weight[mask].detach().to(per_anchor.dtype)
-    return (w * per_anchor).sum() / mask.sum()
+    total = (w * per_anchor).sum()
+    return total / mask.sum() if normalise == "count" else total / w.sum().clamp(min=1e-6)
 
 
 def feature_distillation(teacher_feat, student_feat, mask, reduction: str = "mean"):
