@@ -88,7 +88,8 @@ def add_distill_config(cfg):
     d.CR_TEMPERATURE = 1.0
     d.BR_TEMPERATURE = 1.0
     d.BR_PER_GT = True
-    d.BR_WEIGHTING = "iou"       # iou: u_j, the paper's | old_score: the student's max old-class score, ERD's
+    d.BR_GLOBAL_WEIGHTING = "uniform"  # BR global, each anchor point's weight: uniform (the paper's global row) |
+                                       # old_score (the student's max old-class score, ERD's); selective: IoU u
     d.FR_LAMBDA = 0.5            # fixed λ, or the initial value of the learnable one
     d.FR_LAMBDA_MODE = "learnable"  # fixed | learnable (Otsu objective, detectron_ext/distillation/fr_lambda.py)
     d.FR_LAMBDA_TEMPERATURE = 0.05  # τ of the soft mask in λ's objective

@@ -170,7 +170,7 @@ class Distill(_Section):
     cr_temperature: float = Field(gt=0)
     br_temperature: float = Field(gt=0)
     br_per_gt: bool
-    br_weighting: Literal["iou", "old_score"]
+    br_global_weighting: Literal["uniform", "old_score"]
     fr_lambda: float = Field(gt=0, lt=1)
     fr_lambda_mode: Literal["fixed", "learnable"]
     fr_lambda_temperature: float = Field(gt=0)

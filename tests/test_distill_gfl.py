@@ -163,9 +163,9 @@ def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path
 
 
 def test_br_weighted_by_the_old_class_score_lands_where_the_student_sees_old_objects(teacher_path):
-    """br_weighting old_score (ERD's weight) with BR global: the KL's weighted mean over anchor points,
-    each by the student's detached max old-class score; anchor points it scores 0 add nothing."""
-    model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="global", br_weighting="old_score"))
+    """br_global_weighting old_score (ERD's weight) with BR global: the KL's weighted mean over anchor
+    points, each by the student's detached max old-class score; anchor points it scores 0 add nothing."""
+    model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="global", br_global_weighting="old_score"))
     init_student_from_teacher(model)
     torch.manual_seed(0)
     with torch.no_grad():
@@ -184,8 +184,21 @@ def test_br_weighted_by_the_old_class_score_lands_where_the_student_sees_old_obj
     everywhere = torch.ones_like(w, dtype=torch.bool)
     assert loss.item() == pytest.approx(regression_distillation(
         reg_t[0], reg_s[0], everywhere, w, model.reg_max, normalise="weight").item(), rel=1e-4)
-    with pytest.raises(ValueError, match="br_weighting must be iou or old_score"):
-        build_model(student_cfg(teacher_path, br_weighting="score"))
+    # BR selective keeps the paper's IoU weight whatever br_global_weighting says
+    selective = {}
+    for weighting in ("uniform", "old_score"):
+        torch.manual_seed(0)
+        model = build_model(student_cfg(teacher_path, cls_mode="none", br_global_weighting=weighting))
+        init_student_from_teacher(model)
+        with torch.no_grad():
+            model.head.bbox_pred.weight.add_(torch.randn_like(model.head.bbox_pred.weight))
+        model.train()
+        with EventStorage() as storage:
+            selective[weighting] = model(images)["loss_distill_reg"].item()
+            assert "distill/weight_reg" not in storage.latest()
+    assert selective["old_score"] == selective["uniform"] > 0
+    with pytest.raises(ValueError, match="br_global_weighting must be uniform or old_score"):
+        build_model(student_cfg(teacher_path, br_global_weighting="iou"))
 
 
 @pytest.mark.parametrize("method, modes", [("sdidd", {"feat_mode": "selective"}), ("erd", {})])

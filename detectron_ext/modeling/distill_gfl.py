@@ -32,7 +32,8 @@ class DistillGFL(GFL):
     @configurable
     def __init__(self, *, teacher: GFL, num_old_classes: int, method: str, cls_mode: str, reg_mode: str,
                  feat_mode: str, qfl_channels: str, alpha: float, beta: float, topk: int, cr_confidence: str,
-                 cr_temperature: float, br_temperature: float, br_per_gt: bool, br_weighting: str, fr_lambda: float,
+                 cr_temperature: float, br_temperature: float, br_per_gt: bool, br_global_weighting: str,
+                 fr_lambda: float,
                  fr_lambda_mode: str, fr_lambda_temperature: float, fr_lambda_weight: float, cls_weight: float,
                  reg_weight: float, feat_weight: float, erd_options: dict, teacher_cache_mb: int, **kwargs):
         """Arguments as `from_config` reads them from MODEL.DISTILL and MODEL.ERD (defaults:
@@ -63,9 +64,9 @@ class DistillGFL(GFL):
         self.alpha, self.beta, self.topk = alpha, beta, topk
         self.cr_confidence, self.cr_temperature = cr_confidence, cr_temperature
         self.br_temperature, self.br_per_gt, self.fr_lambda = br_temperature, br_per_gt, fr_lambda
-        if br_weighting not in ("iou", "old_score"):
-            raise ValueError(f"br_weighting must be iou or old_score, not {br_weighting!r}")
-        self.br_weighting = br_weighting
+        if br_global_weighting not in ("uniform", "old_score"):
+            raise ValueError(f"br_global_weighting must be uniform or old_score, not {br_global_weighting!r}")
+        self.br_global_weighting = br_global_weighting
         self.cls_weight, self.reg_weight, self.feat_weight = cls_weight, reg_weight, feat_weight
         self.erd = dict(erd_options)  # MODEL.ERD
         if method == "erd" and set(ERD_KEYS) - set(self.erd):
@@ -102,7 +103,7 @@ class DistillGFL(GFL):
                     cls_mode=d.CLS_MODE, reg_mode=d.REG_MODE, feat_mode=d.FEAT_MODE,
                     qfl_channels=d.QFL_CHANNELS, alpha=d.ALPHA, beta=d.BETA, topk=d.TOPK,
                     cr_confidence=d.CR_CONFIDENCE, cr_temperature=d.CR_TEMPERATURE,
-                    br_temperature=d.BR_TEMPERATURE, br_per_gt=d.BR_PER_GT, br_weighting=d.BR_WEIGHTING,
+                    br_temperature=d.BR_TEMPERATURE, br_per_gt=d.BR_PER_GT, br_global_weighting=d.BR_GLOBAL_WEIGHTING,
                     fr_lambda=d.FR_LAMBDA,
                     fr_lambda_mode=d.FR_LAMBDA_MODE, fr_lambda_temperature=d.FR_LAMBDA_TEMPERATURE,
                     fr_lambda_weight=d.FR_LAMBDA_WEIGHT,
@@ -203,14 +204,15 @@ class DistillGFL(GFL):
                 cls_t.flatten(0, 1), cls_s[..., :oc].flatten(0, 1), m)
         if self.reg_mode != "none":
             m = masks["reg"].flatten()
-            if self.br_weighting == "old_score":  # ERD's weight: where the student sees an old object
+            by_old_score = self.reg_mode == "global" and self.br_global_weighting == "old_score"
+            if by_old_score:  # ERD's weight: where the student sees an old object; a weighted mean
                 weight = cls_s[..., :oc].detach().float().sigmoid().amax(dim=-1).flatten()
-                storage.put_scalar("distill/weight_reg", float(weight[m].sum()) / max(n_img, 1), smoothing_hint=False)
-            else:
+                storage.put_scalar("distill/weight_reg", float(weight.sum()) / max(n_img, 1), smoothing_hint=False)
+            else:  # selective: the IoU u (the paper's); global: uniform
                 weight = u.flatten() if self.reg_mode == "selective" else None
             out["loss_distill_reg"] = self.reg_weight * regression_distillation(
                 reg_t.flatten(0, 1), reg_s.flatten(0, 1), m, weight, self.reg_max, self.br_temperature,
-                normalise="weight" if self.br_weighting == "old_score" else "count")
+                normalise="weight" if by_old_score else "count")
         if self.feat_mode != "none":
             flat_s = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_s], dim=1)
             flat_t = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_t], dim=1)
