@@ -145,7 +145,8 @@ def test_sdidd_with_every_part_none_is_fine_tuning(teacher_path):
 def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path):
     """An image that selects nothing (no GT: BR and FR select nothing) does not dilute the others: the
     batch's loss is the mean over all selected anchors, not a mean of per-image means."""
-    model = build_model(student_cfg(teacher_path, cls_mode="none", feat_mode="selective", fr_lambda_mode="fixed"))
+    model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="selective", feat_mode="selective",
+                                    fr_lambda_mode="fixed"))
     init_student_from_teacher(model)
     torch.manual_seed(0)
     with torch.no_grad():  # a student that differs from its teacher (GN undoes a mere rescaling)
@@ -188,7 +189,8 @@ def test_br_weighted_by_the_old_class_score_lands_where_the_student_sees_old_obj
     selective = {}
     for weighting in ("uniform", "old_score"):
         torch.manual_seed(0)
-        model = build_model(student_cfg(teacher_path, cls_mode="none", br_global_weighting=weighting))
+        model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="selective",
+                                        br_global_weighting=weighting))
         init_student_from_teacher(model)
         with torch.no_grad():
             model.head.bbox_pred.weight.add_(torch.randn_like(model.head.bbox_pred.weight))
