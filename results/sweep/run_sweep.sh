@@ -9,6 +9,8 @@ p = yaml.safe_load(open("params.yaml"))
 p["dataset"] = "neu-det"; p["scale"] = "ci"
 p["datasets"]["neu-det"]["root"] = "/work/shared/datasets/NEU-DET"
 p["runs"] = {"gfl_teacher": p["runs"]["gfl_teacher"]}
+# the paper's CR and BR, which read alpha and beta (the defaults when this ran; today's are global)
+p["distill"]["cls_mode"] = p["distill"]["reg_mode"] = "selective"
 yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
 PY
 git -c user.name=sweep -c user.email=sweep@local commit -qam "sweep base: NEU-DET, CI scale, SD-IDD" || exit 1
