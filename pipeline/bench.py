@@ -35,7 +35,8 @@ def bench_params(params: dict, precision: str = "fp32") -> dict:
     scale = {**params["scales"][b["scale"]], "input_size": b["input_size"], "batch": b["batch"]}
     return {"seed": 0, "device": device(params), "scale": "bench", "scales": {"bench": scale},
             "model": {**params["model"], "backbone": "resnet", "weights": ""}, "train": {"precision": precision},
-            "finetune": {}, "erd": {}, "distill": {"cls_mode": "selective", "feat_mode": "selective"}, "bench": b}
+            "finetune": {}, "erd": {}, "distill": {"cls_mode": "selective", "reg_mode": "selective", "feat_mode": "selective"},
+            "bench": b}
 
 
 def spec(detector="gfl", method="") -> RunSpec:
