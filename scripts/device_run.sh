@@ -5,11 +5,14 @@
 # (the stage commands DVC would run for the targets, in DVC's order: dvc.yaml stays the only map).
 # Builds detectron2 with the project's minimal extension, then runs the plan in a scratch workspace;
 # metrics go to $OUT.
-# Usage: DATA_DIR=NEU-DET [WEIGHTS=file.pth] bash scripts/device_run.sh
+# Usage: DATA_DIR=NEU-DET [WEIGHTS=file.pth] [JOBS=N] bash scripts/device_run.sh
 #   DATA_DIR: the carried data/ folder of params.yaml's dataset; WEIGHTS: a carried backbone weights file
-#   (model.weights then points to it). $OUT gets summary.txt and results.tgz (metrics/, logs/) after every
-#   stage, so a run stopped at its time limit still returns what finished; a failed stage is reported and
-#   the plan goes on (stages that need its outputs fail in turn).
+#   (model.weights then points to it); JOBS: how many stages of one plan level (no stage depends on another
+#   of its level) run side by side on the one GPU, default 1 (one after another, in the plan's order);
+#   WORK: the scratch workspace (default /tmp/work).
+#   $OUT gets summary.txt and results.tgz (metrics/, logs/) after every stage, so a run stopped at its time
+#   limit still returns what finished; a failed stage is reported and the plan goes on (stages that need
+#   its outputs fail in turn).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CARRY=${CARRY:-$REPO/.devcarry}
@@ -27,7 +30,7 @@ if ! python3 -c "import detectron2._C" 2>/dev/null; then
      --no-build-isolation --target "$SITE" . > "$OUT"/d2_build.log 2>&1)
 fi
 python3 -c "import torch, detectron2, detectron_ext.engine; print('torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
-W=/tmp/work; mkdir -p "$W"
+W=${WORK:-/tmp/work}; mkdir -p "$W"   # the scratch workspace
 [ -f "$CARRY/data/$DATA_DIR.tar.gz" ] && tar xzf "$CARRY/data/$DATA_DIR.tar.gz" -C "$CARRY/data"  # device_plan.py --data
 python3 - "$CARRY/params.yaml" "$W/params.yaml" <<PY
 import sys, yaml
@@ -41,16 +44,35 @@ PY
 cd "$W"
 for name in stages detectron_ext pipeline configs; do ln -sfn "$REPO/$name" "$name"; done
 mkdir -p metrics logs
-save() {  # metrics, stage logs and training logs (no checkpoints, no images)
-  tar czf "$OUT"/.results.tgz metrics logs $(find checkpoints -name log.txt -o -name metrics.json 2>/dev/null) &&
-    mv "$OUT"/.results.tgz "$OUT"/results.tgz
+JOBS=${JOBS:-1}
+save() {  # metrics, stage logs and training logs (no checkpoints, no images); one temp file per writer
+  local tmp="$OUT/.results.$BASHPID.tgz"
+  # tar's status 1: a log changed while read (a stage beside this one still writes); the archive is kept
+  if tar czf "$tmp" metrics logs $(find checkpoints -name log.txt -o -name metrics.json 2>/dev/null) ||
+    [ $? -eq 1 ]; then mv "$tmp" "$OUT"/results.tgz; fi
 }
-status=0
-while read -r -a argv; do   # a stage command of dvc.yaml, split on spaces (no shell)
+run_stage() {  # one stage command of dvc.yaml, split on spaces (no shell): its log, a summary line, a save
+  local argv=("$@") start rc log
   start=$(date +%s); log="logs/$(IFS=_; echo "${argv[*]:1}" | tr '/' '_').log"
   [ "${argv[0]}" = python ] && argv[0]=python3
-  if "${argv[@]}" > "$log" 2>&1; then rc=0; else rc=$?; status=1; tail -30 "$log"; fi
+  if "${argv[@]}" > "$log" 2>&1; then rc=0; else rc=$?; tail -30 "$log"; fi
   echo "${argv[*]}: rc $rc, $(( $(date +%s) - start )) s; $(tail -1 "$log")" | tee -a "$OUT"/summary.txt
   save
+}
+run_level() {  # the stages of one level, at most JOBS at once
+  local cmd argv
+  for cmd in "${level_cmds[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    read -r -a argv <<< "$cmd"
+    run_stage "${argv[@]}" &
+  done
+  wait
+  level_cmds=()
+}
+level_cmds=(); current=
+while read -r level cmd; do   # plan.txt: LEVEL COMMAND, levels in order (scripts/device_plan.py)
+  [ "$level" != "$current" ] && [ ${#level_cmds[@]} -gt 0 ] && run_level
+  current=$level; level_cmds+=("$cmd")
 done < "$CARRY/plan.txt"
-exit $status
+[ ${#level_cmds[@]} -gt 0 ] && run_level
+! grep -q ': rc [1-9]' "$OUT"/summary.txt
