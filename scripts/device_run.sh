@@ -69,6 +69,7 @@ run_level() {  # the stages of one level, at most JOBS at once
   wait
   level_cmds=()
 }
+: > "$OUT"/summary.txt
 level_cmds=(); current=
 while read -r level cmd; do   # plan.txt: LEVEL COMMAND, levels in order (scripts/device_plan.py)
   [ "$level" != "$current" ] && [ ${#level_cmds[@]} -gt 0 ] && run_level
