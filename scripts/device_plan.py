@@ -44,6 +44,21 @@ def plan(params: dict, targets) -> list:
             return [(s.name, s.cmd, n) for s, n in level.items()]
 
 
+def pack_weights(variant: str, out: Path, half: bool = False) -> Path:
+    """The installed ImageNet weights of `variant`, backbone tensors only (float16 if `half`), as
+    out/<variant>-backbone.pth."""
+    import torch
+
+    from detectron_ext.checkpoint import load_torch
+    from detectron_ext.modeling.efficientnet import backbone_tensors, packaged_weights
+    state = backbone_tensors(load_torch(packaged_weights(variant)))
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    path = out / f"{variant}-backbone.pth"
+    torch.save(state, path)
+    return path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("targets", nargs="+")
@@ -68,14 +83,7 @@ def main(argv=None):
         with tarfile.open(out / "data" / f"{data.name}.tar.gz", "w:gz") as tar:
             tar.add(data, arcname=data.name)
     if args.weights:
-        import torch
-
-        from detectron_ext.checkpoint import load_torch
-        from detectron_ext.modeling.efficientnet import backbone_tensors, packaged_weights
-        state = backbone_tensors(load_torch(packaged_weights(args.weights)))
-        if args.half:
-            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        torch.save(state, out / f"{args.weights}-backbone.pth")
+        pack_weights(args.weights, out, args.half)
 
 
 if __name__ == "__main__":

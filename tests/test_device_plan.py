@@ -5,9 +5,14 @@ import os
 import subprocess
 import sys
 
+import torch
 import yaml
+from detectron2.modeling import build_model
+
+from detectron_ext.modeling.efficientnet import load_imagenet_weights, resolve_weights
 
 from helpers import ROOT
+from test_efficientnet import lite_cfg
 
 
 def load_device_plan():
@@ -25,6 +30,22 @@ def test_plan_gives_each_stage_the_level_after_its_dependencies():
                      "evaluate@gfl_teacher": 3, "sdidd": 3, "erd": 3}
     assert [n for _, _, n in steps] == sorted(n for _, _, n in steps)  # dependencies first
     assert dict((name, cmd) for name, cmd, _ in steps)["sdidd"] == "python stages/increment.py sdidd"
+
+
+def test_half_weights_load_into_the_backbone_as_the_float32_ones_rounded(tmp_path):
+    """--half: the carried file holds the backbone's tensors in float16 (no classifier); loaded, each backbone
+    tensor is the installed fp32 one rounded to float16."""
+    path = load_device_plan().pack_weights("efficientnet-lite0", tmp_path, half=True)
+    carried = torch.load(path, weights_only=True)
+    assert {v.dtype for v in carried.values() if v.is_floating_point()} == {torch.float16}
+    assert not any(k.startswith("_fc.") for k in carried)
+    full = torch.load(resolve_weights("efficientnet-lite0", "package"), weights_only=True)
+    bottom_up = build_model(lite_cfg(tmp_path, weights="")).backbone.bottom_up
+    assert load_imagenet_weights(bottom_up, path) > 200
+    weight = bottom_up.blocks[5]._depthwise_conv.weight
+    assert weight.dtype == torch.float32
+    assert torch.equal(weight, full["_blocks.5._depthwise_conv.weight"].half().float())
+    assert not torch.equal(weight, full["_blocks.5._depthwise_conv.weight"])
 
 
 STAMP = """import sys, time
