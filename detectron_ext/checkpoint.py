@@ -6,7 +6,11 @@ detectron2 / Caffe2 `.pkl` with an unpickler that accepts numpy arrays and nothi
 `config.yaml` with `yaml.safe_load` (detectron2's `allow_unsafe=False`). A file that asks for anything
 more is refused with one line naming it.
 """
+import errno
+import json
+import os
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -18,6 +22,7 @@ from .file_io import atomic_write_text
 
 WEIGHTS_FILE = "model_final.pth"
 CONFIG_FILE = "config.yaml"
+TEST_SET_FILE = "test_set.json"  # {"coco": the model's test set, a COCO file, relative to the model folder}
 # what numpy arrays (and their dtypes) need to unpickle, under numpy 1 and numpy 2 module names
 _PICKLE_GLOBALS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
                    for n in ("_reconstruct", "scalar")} | {("numpy", "ndarray"), ("numpy", "dtype"),
@@ -47,14 +52,23 @@ def load_pickle(path) -> dict:
 
 
 def load_torch(path):
-    """A PyTorch file (weights or a training checkpoint) with torch.load(weights_only=True)."""
+    """A PyTorch file (weights or a training checkpoint) with torch.load(weights_only=True). A file that
+    holds more than tensors and plain containers is refused; a truncated or damaged one is named so."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read it ({e.strerror})") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a weights-only PyTorch file ({first})") from None
+        if e.errno in (errno.ENOENT, errno.EACCES, errno.EISDIR, errno.EPERM):
+            raise CheckpointError(f"{path}: cannot read it ({e.strerror})") from None
+        raise CheckpointError(f"{path}: truncated or damaged (not a readable PyTorch file)") from None
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" in str(e):  # PyTorch's refusal (its advice to load unsafely is not repeated)
+            asks = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+            what = f"it asks for {asks.group(1)}" if asks else "it holds objects other than tensors"
+            raise CheckpointError(f"{path}: not a weights-only PyTorch file: {what}; refused, as only tensors and "
+                                  f"plain containers are loaded") from None
+        raise CheckpointError(f"{path}: truncated or damaged (not a readable PyTorch file)") from None
+    except (RuntimeError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise CheckpointError(f"{path}: truncated or damaged (not a readable PyTorch file)") from None
 
 
 class SafeCheckpointer(DetectionCheckpointer):
@@ -87,15 +101,32 @@ def inference_config(cfg):
     return cfg
 
 
-def save_model(model_dir, state_dict: dict, cfg, iteration: int):
+def save_model(model_dir, state_dict: dict, cfg, iteration: int, test_set=None):
     """models/<run>/: the detector's weights and the config that rebuilds it (class names included),
-    each written atomically."""
+    and, given `test_set` (a COCO file of its classes' test images), test_set.json naming it relative to
+    the folder; each written atomically."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".{WEIGHTS_FILE}.tmp"
     torch.save({"model": state_dict, "iteration": int(iteration)}, tmp)
     tmp.replace(model_dir / WEIGHTS_FILE)
     atomic_write_text(model_dir / CONFIG_FILE, inference_config(cfg).dump())
+    if test_set is not None:
+        relative = os.path.relpath(Path(test_set).resolve(), model_dir.resolve())
+        atomic_write_text(model_dir / TEST_SET_FILE, json.dumps({"coco": relative}) + "\n")
+
+
+def model_test_set(model_dir):
+    """The COCO file of a model folder's own test set (its test_set.json), or None when it names none or
+    the file is not there (moved without it)."""
+    path = Path(model_dir) / TEST_SET_FILE
+    if not path.is_file():
+        return None
+    try:
+        coco = Path(model_dir) / json.loads(path.read_text())["coco"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: damaged ({type(e).__name__}); delete it or write it again") from None
+    return coco if coco.is_file() else None
 
 
 def load_model_config(model_dir):
@@ -123,6 +154,8 @@ def load_model_config(model_dir):
 
 def load_model(model_dir, device: str = None):
     """(model in eval mode, its config) from a saved model folder, on `device` (default: the config's)."""
+    from . import modeling  # noqa: F401  (registers the project's detectors; modeling imports this module)
+
     cfg = load_model_config(model_dir)
     if device:
         cfg.MODEL.DEVICE = device

@@ -2,19 +2,14 @@
 `defect-il export MODEL_DIR SAMPLE_IMAGE -o OUT`,
 `defect-il increment MODEL_DIR NEW_DATA -o OUT`.
 
-Bad input (an unreadable image with --on-error stop, a folder that is not a model, a pattern that
-matches nothing) ends with one line `error: <file>: <problem>` and exit status 1.
+Bad input (an unreadable image with --on-error stop, no readable image at all, a folder that is not a
+model, a pattern that matches nothing) ends with one line `error: <file>: <problem>` and exit status 1.
+torch and detectron2 are imported only once a command runs (`--help` answers at once).
 """
 import argparse
 import os
 import sys
 from pathlib import Path
-
-import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before detectron2.data loads)
-from detectron_ext.checkpoint import CheckpointError
-from detectron_ext.data.errors import DatasetError
-
-from .params_schema import ParamsError
 
 
 def _predict(args):
@@ -22,12 +17,12 @@ def _predict(args):
 
     coco = predict(args.model, args.images, args.out, batch=args.batch, device=args.device,
                    score_thresh=args.score_thresh, draw_thresh=args.draw_thresh, draw=not args.no_draw,
-                   on_error=args.on_error)
+                   on_error=args.on_error, backend=args.backend)
     skipped = coco["info"]["skipped"]
-    print(f"{len(coco['images'])} images, {len(coco['annotations'])} detections -> {args.out}/detections.json"
-          + ("" if args.no_draw else f", {args.out}/drawn/"))
     for s in skipped:
         print(f"skipped: {s['error']}", file=sys.stderr)
+    print(f"{len(coco['images'])} images, {len(coco['annotations'])} detections -> {args.out}/detections.json"
+          + ("" if args.no_draw else f", {args.out}/drawn/"))
     if skipped:
         print(f"{len(skipped)} image(s) skipped (unreadable); --on-error stop stops at the first", file=sys.stderr)
 
@@ -53,9 +48,27 @@ def _increment(args):
         params["scale"] = args.scale
     params = validate_params(params, f"{path} with --set/--scale")
     r = increment(params, args.model, args.data, args.out, method=args.method, classes=args.classes,
-                  old_test=args.old_test, test_fraction=args.test_fraction)
-    print(f"new model: {r['model']} ({', '.join(r['old_classes'])} + {', '.join(r['new_classes'])}); "
-          f"new classes mAP50 {r['new_classes_mAP50']}; report: {args.out}/report.md")
+                  old_test=args.old_test, new_test=args.test, test_fraction=args.test_fraction,
+                  allow_similar_names=args.allow_similar_names, verbose=args.verbose)
+    print(summary(r, args.out))
+
+
+def summary(r: dict, out) -> str:
+    """What `increment` prints at the end: the new classes' number and where it comes from, and the old
+    classes' before -> after, or that forgetting was not measured."""
+    f = lambda v: "-" if v is None else f"{v:.1f}"
+    lines = [f"new model: {r['model']} ({', '.join(r['old_classes'])} + {', '.join(r['new_classes'])})",
+             f"new classes: mAP50 {f(r['new_classes_mAP50'])} on {r['new_test']['images']} images "
+             f"({r['new_test']['source']})"]
+    if r["old_classes_mAP50_after"] is None:
+        lines.append("old classes: forgetting not measured (give their test images: --old-test FOLDER)")
+    else:
+        lines.append(f"old classes: mAP50 {f(r['old_classes_mAP50_before'])} -> {f(r['old_classes_mAP50_after'])} "
+                     f"on {r['old_test']['images']} images ({r['old_test']['path']})")
+        lines += [f"  {c}: {f(r['old_classes_AP50_before'][c])} -> {f(v)}"
+                  for c, v in r["old_classes_AP50_after"].items()]
+    lines.append(f"report: {out}/report.md")
+    return "\n".join(lines)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,7 +76,8 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="run a trained model on images: COCO detections JSON and drawn images",
                        description="Run a saved model folder (models/<run>/, any phase) on images.")
-    p.add_argument("model", help="a model folder: model_final.pth + config.yaml (e.g. models/sdidd/phase1)")
+    p.add_argument("model", help="a model folder: model_final.pth + config.yaml (e.g. models/sdidd/phase1); "
+                                 "with --backend onnxruntime, a folder written by `defect-il export`")
     p.add_argument("images", nargs="+", help="image files, folders or glob patterns ('**' recursive; quote it)")
     p.add_argument("-o", "--out", required=True, help="output folder: detections.json, drawn/")
     p.add_argument("--batch", type=int, default=4, help="images per forward pass (default 4)")
@@ -74,6 +88,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-draw", action="store_true", help="write detections.json only")
     p.add_argument("--on-error", choices=("skip", "stop"), default="skip",
                    help="an unreadable image: skip it and report it (default) or stop with an error")
+    p.add_argument("--backend", choices=("pytorch", "onnxruntime"), default="pytorch",
+                   help="pytorch (a model folder, default) or onnxruntime (an export folder's model.onnx, "
+                        "images resized to its input size; the same output)")
     p.set_defaults(run=_predict)
     e = sub.add_parser("export", help="export a model to TorchScript and ONNX (post-processing inside)",
                        description="Trace a saved model folder on a sample image: model.ts, model.onnx, export.json. "
@@ -92,10 +109,19 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("data", help="a VOC folder (Annotations/, JPEGImages/) or a COCO .json with the new classes")
     i.add_argument("-o", "--out", required=True, help="output folder: model/, checkpoints/ (resumable), report.md")
     i.add_argument("--method", choices=("sdidd", "erd", "finetune"), default="sdidd")
-    i.add_argument("--classes", nargs="+", default=None, help="the new classes (default: every class labelled in data)")
+    i.add_argument("--classes", nargs="+", default=None,
+                   help="the new classes to learn; other labels in data are dropped and counted (default: every "
+                        "class labelled in data)")
+    i.add_argument("--test", default=None, help="a VOC folder or COCO .json of new-class images to score the new "
+                                                "classes on (default: a held-out share of data)")
     i.add_argument("--old-test", default=None, help="a VOC folder or COCO .json labelled with the old classes: "
-                                                    "mAP of the old classes before and after")
-    i.add_argument("--test-fraction", type=float, default=0.2, help="share of the new images held out (0.2)")
+                                                    "each old class's mAP50 before -> after (default: the model "
+                                                    "folder's own test set, when it names one)")
+    i.add_argument("--test-fraction", type=float, default=0.2,
+                   help="share of data held out to score the new classes when --test is not given (0.2)")
+    i.add_argument("--allow-similar-names", action="store_true",
+                   help="accept a new class named like an old one but for case, plural or punctuation")
+    i.add_argument("--verbose", action="store_true", help="log the model's architecture and every training line")
     i.add_argument("--params", default=None, help="params.yaml for the schedule and method parameters "
                                                   "(default: ./params.yaml, else the repository's)")
     i.add_argument("--scale", default=None, help="a scale of params.yaml (default: its `scale`)")
@@ -108,6 +134,12 @@ def main(argv=None):
     args = parser().parse_args(argv)
     if getattr(args, "batch", 1) < 1:
         parser().error("--batch must be at least 1")
+    import detectron_ext  # noqa: F401,I001  (first: Pillow aliases and warning filters before detectron2 loads)
+    from detectron_ext.checkpoint import CheckpointError
+    from detectron_ext.data.errors import DatasetError
+
+    from .params_schema import ParamsError
+
     try:
         args.run(args)
     except (DatasetError, CheckpointError, ParamsError) as e:

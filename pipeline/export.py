@@ -13,6 +13,7 @@ detectron2 v0.6's TracingAdapter cannot be imported (its `detectron2.export` pac
 import); `Flattened` is the few lines of it that a dense detector needs.
 """
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -52,7 +53,11 @@ def export_model(model_dir, sample_image: str, out_dir, formats=FORMATS, score_t
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer's warnings about Python values in detectron2's code: the graph does not depend on
+        # them (tests/test_export.py runs it on images of other content), and no user can act on them
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=FutureWarning)
         if "torchscript" in formats:
             traced = torch.jit.trace(adapter, inputs, check_trace=False)
             tmp = out_dir / ".model.ts.tmp"
@@ -71,6 +76,8 @@ def export_model(model_dir, sample_image: str, out_dir, formats=FORMATS, score_t
             "input": "float32 CHW, 0-255, the model's channel order, resized to input_height x input_width",
             "outputs": ["boxes (N, 4) x1 y1 x2 y2 in the input's pixels", "classes (N,) int64 index into classes",
                         "scores (N,)"],
+            "torchscript": "import torchvision before torch.jit.load: the graph calls torchvision::nms, which "
+                           "importing torchvision registers",
             "score_thresh": predictor.model.test_score_thresh, "nms_thresh": predictor.model.test_nms_thresh,
             "max_detections": predictor.model.max_detections_per_image}
     atomic_write_text(out_dir / "export.json", json.dumps(info, indent=1) + "\n")

@@ -2,15 +2,18 @@
 detects the old and the new classes, and a report of what it learnt and what it forgot. What
 `defect-il increment` does.
 
-The new data (a Pascal VOC folder or a COCO JSON file) is split into a training part and a held-out
-part (seeded). The student learns the new classes from the training part, distilled from the saved
-model (SD-IDD by default; ERD or fine-tuning), with the schedule of params.yaml's active scale. Report:
-mAP of the new classes on the held-out part; mAP of the old classes on an old test set when one is
-given (the old model's beside it), and otherwise the agreement of the new model's old-class detections
-with the old model's on the held-out new images (AP50 of the one against the other's as ground truth).
+The new data (a Pascal VOC folder or a COCO JSON file) may label more than the new classes: the classes
+to learn are named (`classes`; default every labelled class) and the other labels are dropped and
+counted. A new class named like an old one but for case, plural or punctuation is refused unless allowed.
+The new classes are scored on a test folder the user gives, or else on a held-out share of the data
+(seeded), and the report says which. The old classes are scored on their own test images (`old_test`,
+or the test set the model folder names in test_set.json) before and after; without them the report says
+that forgetting was not measured and how to measure it.
 """
 import logging
-import math
+import re
+import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -18,7 +21,8 @@ from detectron2.data import build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
 from detectron2.utils.logger import setup_logger
 
-from detectron_ext.checkpoint import CheckpointError, WEIGHTS_FILE, load_model, load_model_config, save_model
+from detectron_ext.checkpoint import (CheckpointError, WEIGHTS_FILE, load_model, load_model_config, model_test_set,
+                                      save_model)
 from detectron_ext.data.checks import check_records
 from detectron_ext.data.coco_format import make_coco
 from detectron_ext.data.errors import DatasetError
@@ -26,58 +30,101 @@ from detectron_ext.data.holdout import seeded_split
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.data.sources import read_coco_file
 from detectron_ext.data.voc import voc_class_names, voc_folder, voc_records
-from detectron_ext.engine import train
-from detectron_ext.evaluation import DefectEvaluator, ap50_per_class, nanmean, nest_per_class
+from detectron_ext.engine import ProgressBar, train
+from detectron_ext.evaluation import DefectEvaluator, nest_per_class
 from detectron_ext.file_io import atomic_write_json, atomic_write_text
 from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
 
 from .config import increment_config
 
-AGREEMENT_SCORE = 0.3  # the old model's detections taken as ground truth for the agreement
+HELD_OUT = "held-out share of the new data"
 
 
-def read_labelled(path, classes=None, seed: int = 0, test_fraction: float = 0.2):
-    """(classes, train records, test records, root) of a VOC folder (Annotations/ + JPEGImages/; its own
-    ImageSets split if any) or a COCO JSON file, split `test_fraction` held out (seeded)."""
+def labelled_classes(path) -> list:
+    """Every class a VOC folder or COCO JSON file labels (VOC: sorted; COCO: in category id order)."""
     path = Path(path)
     if path.is_dir() and (path / "Annotations").is_dir():
-        classes = list(classes or voc_class_names(sorted((path / "Annotations").glob("*.xml"))))
-        if not classes:
+        names = voc_class_names(sorted((path / "Annotations").glob("*.xml")))
+        if not names:
             raise DatasetError(path / "Annotations", "no labelled objects in any .xml file")
-        classes, train, test = voc_folder(path, classes, seed=seed, test_fraction=test_fraction)
-        root = path
-    elif path.is_file() and path.suffix.lower() == ".json":
-        classes, records, root = read_coco_file(path, classes)
-        train_ids, test_ids = seeded_split(range(len(records)), test_fraction, seed)
-        train, test = [records[i] for i in train_ids], [records[i] for i in test_ids]
-    else:
-        raise DatasetError(path, "neither a Pascal VOC folder (Annotations/, JPEGImages/) nor a COCO .json file")
-    check_records(train, test, path, path)
-    return list(classes), train, test, root
-
-
-def read_all(path, classes):
-    """(records, root) of every image of a VOC folder or COCO JSON file (an old test set), `classes` only."""
-    path = Path(path)
-    if path.is_dir() and (path / "Annotations").is_dir():
-        xmls = sorted((path / "Annotations").glob("*.xml"))
-        if not xmls:
-            raise DatasetError(path / "Annotations", "no .xml annotation files")
-        return voc_records(xmls, path / "JPEGImages", classes, dataset_root=path, desc="old test set"), path
+        return names
     if path.is_file() and path.suffix.lower() == ".json":
-        _, records, root = read_coco_file(path, classes)
-        return records, root
+        return read_coco_file(path, None)[0]
     raise DatasetError(path, "neither a Pascal VOC folder (Annotations/, JPEGImages/) nor a COCO .json file")
 
 
-def _check_new_data(path, old: list, new: list, train: list):
+def read_labelled(path, seed: int = 0, test_fraction: float = 0.2):
+    """(train records, test records, root) of a VOC folder (its own ImageSets split if any) or a COCO JSON
+    file, every labelled class kept, `test_fraction` held out (seeded)."""
+    path = Path(path)
+    classes = labelled_classes(path)
+    if path.is_dir():
+        _, train, test = voc_folder(path, classes, seed=seed, test_fraction=test_fraction)
+        return train, test, path
+    _, records, root = read_coco_file(path, classes)
+    train_ids, test_ids = seeded_split(range(len(records)), test_fraction, seed)
+    return [records[i] for i in train_ids], [records[i] for i in test_ids], root
+
+
+def read_all(path) -> tuple:
+    """(records, root) of every image of a VOC folder or COCO JSON file (a test set), every labelled class."""
+    path = Path(path)
+    classes = labelled_classes(path)
+    if path.is_dir():
+        xmls = sorted((path / "Annotations").glob("*.xml"))
+        return voc_records(xmls, path / "JPEGImages", classes, dataset_root=path, desc=path.name), path
+    _, records, root = read_coco_file(path, classes)
+    return records, root
+
+
+def keep_classes(records: list, keep) -> tuple:
+    """(the records with the boxes of `keep` only, Counter of the dropped boxes by class)."""
+    keep, dropped = set(keep), Counter()
+    out = []
+    for r in records:
+        dropped.update(b[4] for b in r["boxes"] if b[4] not in keep)
+        out.append({**r, "boxes": [b for b in r["boxes"] if b[4] in keep]})
+    return out, dropped
+
+
+def _name_forms(name: str) -> set:
+    """A class name's forms up to case, punctuation and a plural s / es: 'Scratches', 'scratch',
+    'scratch-es' share 'scratch'."""
+    base = re.sub(r"[\W_]+", "", name.lower())
+    forms = {base}
+    for suffix in ("es", "s"):
+        if base.endswith(suffix) and len(base) > len(suffix) + 2:
+            forms.add(base[: -len(suffix)])
+    return forms
+
+
+def similar_names(new: list, old: list) -> list:
+    """(new, old) pairs whose names differ only by case, plural or punctuation (identical names excluded)."""
+    return [(n, o) for n in new for o in old if n != o and _name_forms(n) & _name_forms(o)]
+
+
+def choose_new_classes(path, labelled: list, old: list, classes=None, allow_similar_names: bool = False) -> list:
+    """The classes to learn: `classes` (each must be labelled in the data) or every labelled class; none may
+    be the model's already, nor named like one of its classes unless allow_similar_names."""
+    if classes:
+        missing = [c for c in classes if c not in labelled]
+        if missing:
+            raise DatasetError(path, f"--classes names {missing}, which it does not label (it labels: "
+                                     f"{', '.join(labelled)})")
+    new = list(dict.fromkeys(classes or labelled))
     clash = [c for c in new if c in old]
     if clash:
-        raise DatasetError(path, f"class(es) {clash} are already the model's ({', '.join(old)}): name the new "
-                                 f"defect types differently, or this is not new data")
-    counts = {c: sum(b[4] == c for r in train for b in r["boxes"]) for c in new}
-    if not any(counts.values()):
-        raise DatasetError(path, f"none of the new classes {new} is labelled in its training part")
+        others = [c for c in new if c not in old]
+        how = (f"pass --classes {' '.join(others)} to learn only those (the other labels are dropped and counted)"
+               if others else "name the new defect types differently, or this is not new data")
+        raise DatasetError(path, f"class(es) {clash} are already the model's ({', '.join(old)}): {how}")
+    similar = similar_names(new, old)
+    if similar and not allow_similar_names:
+        n, o = similar[0]
+        raise DatasetError(path, f"new class {n!r} is named like the model's {o!r} (case, plural or punctuation): "
+                                 f"if it is the same defect, leave it out with --classes; if it is another, rename "
+                                 f"it or pass --allow-similar-names")
+    return new
 
 
 def _register(name: str, records, classes, root, folder: Path) -> str:
@@ -91,45 +138,22 @@ def _evaluate(model, cfg, dataset: str, old, new) -> dict:
     return nest_per_class(inference_on_dataset(model, loader, DefectEvaluator(dataset, old, new))["bbox"])
 
 
-def _agreement(teacher, student, cfg, dataset: str, old: list) -> dict:
-    """AP50 per old class of the student's detections against the teacher's (score >= AGREEMENT_SCORE)
-    as ground truth, on `dataset`'s images: 100 = the old classes are found as before."""
-    from pycocotools.coco import COCO
+def _absolute(records, root) -> list:
+    """Records whose file_name is absolute (sets of different roots in one COCO file)."""
+    return [{**r, "file_name": str((Path(root) / r["file_name"]).resolve())} for r in records]
 
-    from detectron_ext.evaluation import _quiet
 
-    loader = build_detection_test_loader(cfg, dataset)
-    gt = {"images": [], "annotations": [], "categories": [{"id": i + 1, "name": c} for i, c in enumerate(old)]}
-    dets = []
-    with torch.no_grad():
-        for inputs in loader:
-            t_out, s_out = teacher(inputs)[0]["instances"].to("cpu"), student(inputs)[0]["instances"].to("cpu")
-            image_id = inputs[0]["image_id"]
-            gt["images"].append({"id": image_id, "height": inputs[0]["height"], "width": inputs[0]["width"]})
-            t_out = t_out[t_out.scores >= AGREEMENT_SCORE]
-            for box, cls in zip(t_out.pred_boxes.tensor.tolist(), t_out.pred_classes.tolist()):
-                x1, y1, x2, y2 = box
-                gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": image_id,
-                                          "category_id": cls + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                                          "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
-            s_out = s_out[s_out.pred_classes < len(old)]
-            for box, cls, score in zip(s_out.pred_boxes.tensor.tolist(), s_out.pred_classes.tolist(),
-                                       s_out.scores.tolist()):
-                x1, y1, x2, y2 = box
-                dets.append({"image_id": image_id, "category_id": cls + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                             "score": score})
-    coco = COCO()
-    coco.dataset = gt
-    _quiet(coco.createIndex)
-    ap, _ = ap50_per_class(coco, dets)
-    ap = {c: (None if math.isnan(v) else round(v, 2)) for c, v in ap.items()}
-    known = [v for v in ap.values() if v is not None]
-    return {"agreement_AP50": round(nanmean(known), 2) if known else None, "agreement_AP50_per_class": ap,
-            "old_model_detections": len(gt["annotations"])}
+def _quiet_console(verbose: bool):
+    """detectron2's INFO lines (the architecture, every 20 iterations) go to the log file only, unless verbose."""
+    for name in ("detectron2", "detectron_ext", "d2", "fvcore"):
+        for h in logging.getLogger(name).handlers:
+            if getattr(h, "stream", None) in (sys.stdout, sys.stderr):
+                h.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd", classes=None, old_test=None,
-              test_fraction: float = 0.2) -> dict:
+              new_test=None, test_fraction: float = 0.2, allow_similar_names: bool = False,
+              verbose: bool = False) -> dict:
     """Train the new model into out_dir/model/ (resumable from out_dir/checkpoints/) and write
     out_dir/report.{json,md}. Returns the report."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -138,44 +162,74 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
         raise CheckpointError(f"{model_dir}: a {teacher_cfg.MODEL.META_ARCHITECTURE} model; SD-IDD, ERD and "
                               f"fine-tuning learn from a GFL model (the pipeline's gfl_* runs and every phase)")
     old = list(teacher_cfg.MODEL.CLASS_NAMES)
-    new, train_records, test_records, root = read_labelled(new_data, classes, int(params["seed"]), test_fraction)
-    _check_new_data(new_data, old, new, train_records)
+    new = choose_new_classes(new_data, labelled_classes(new_data), old, classes, allow_similar_names)
+    train_records, test_records, root = read_labelled(new_data, int(params["seed"]), 0.0 if new_test else test_fraction)
+    test_root = root
+    if new_test:  # every new image trains; the user's own images score
+        train_records += test_records
+        test_records, test_root = read_all(new_test)
+    train_records, dropped = keep_classes(train_records, new)
+    test_records = keep_classes(test_records, new)[0]
+    check_records(train_records, test_records, new_data, new_test or new_data)
+    counts = {c: sum(b[4] == c for r in train_records for b in r["boxes"]) for c in new}
+    if not any(counts.values()):
+        raise DatasetError(new_data, f"none of the new classes {new} is labelled in its training part")
+
+    old_source = Path(old_test) if old_test else model_test_set(model_dir)
+    old_records = None
+    if old_source is not None:
+        old_records, old_root = read_all(old_source)
+        old_records = keep_classes(old_records, old)[0]
+
     everything = old + new
     data = out_dir / "data"
-    key = f"increment_{out_dir.name}"
+    key = f"increment_{out_dir.resolve().name}"
     train_set = _register(f"{key}_train", train_records, everything, root, data)
-    test_set = _register(f"{key}_test", test_records, everything, root, data)
-
+    test_set = _register(f"{key}_test", test_records, everything, test_root, data)
     cfg = increment_config(params, teacher_cfg, model_dir / WEIGHTS_FILE, new, method, len(train_records),
                            (train_set, test_set), out_dir / "checkpoints")
     setup_logger(str(out_dir / "checkpoints"), name="detectron2")
     setup_logger(str(out_dir / "checkpoints"), name="detectron_ext")
-    logging.getLogger("detectron_ext").info(f"increment: {old} + {new} by {method}, {len(train_records)} training "
-                                            f"images, {cfg.SOLVER.MAX_ITER} iterations")
-    trainer = train(cfg, resume=True, init_weights=init_student_from_teacher)
-    save_model(out_dir / "model", detector_state(trainer.model.state_dict()), cfg, cfg.SOLVER.MAX_ITER)
+    _quiet_console(verbose)
+    kept = ", ".join(f"{c} {n}" for c, n in counts.items())
+    print(f"increment: {', '.join(old)} + {', '.join(new)} by {method}: {len(train_records)} training images "
+          f"({kept} boxes), {cfg.SOLVER.MAX_ITER} iterations"
+          + (f"; dropped the other labels ({', '.join(f'{c} {n}' for c, n in sorted(dropped.items()))} boxes)"
+             if dropped else ""), flush=True)
+    trainer = train(cfg, resume=True, init_weights=init_student_from_teacher,
+                    extra_hooks=[ProgressBar("increment")])
+
+    # the new model's own test set: the new classes' test images, and the old classes' where known
+    all_test = _absolute(test_records, test_root) + (_absolute(old_records, old_root) if old_records else [])
+    atomic_write_json(data / "model_test_set.json", make_coco(all_test, everything, "/", f"{key} test set"))
+    save_model(out_dir / "model", detector_state(trainer.model.state_dict()), cfg, cfg.SOLVER.MAX_ITER,
+               test_set=data / "model_test_set.json")
 
     student, student_cfg = load_model(out_dir / "model")
     student_cfg.DATASETS.TEST = (test_set,)
     torch.set_num_threads(student_cfg.SOLVER.NUM_THREADS)
+    print("scoring the new model ...", flush=True)
     held_out = _evaluate(student, student_cfg, test_set, old, new)
     report = {"model": str(out_dir / "model"), "from": str(model_dir), "method": method, "old_classes": old,
-              "new_classes": new, "train_images": len(train_records), "held_out_images": len(test_records),
-              "iterations": cfg.SOLVER.MAX_ITER,
+              "new_classes": new, "train_images": len(train_records), "iterations": cfg.SOLVER.MAX_ITER,
+              "new_test": {"source": f"--test {new_test}" if new_test else HELD_OUT,
+                           "path": str(new_test or new_data), "images": len(test_records)},
               "new_classes_mAP50": held_out["mAP50_new"],
-              "new_classes_AP50": {c: held_out["AP50_per_class"][c] for c in new}}
-    teacher, _ = load_model(model_dir, device=student_cfg.MODEL.DEVICE)
-    if old_test:
-        old_records, old_root = read_all(old_test, old)
+              "new_classes_AP50": {c: held_out["AP50_per_class"][c] for c in new},
+              "dropped_classes": dict(sorted(dropped.items())), "old_test": None,
+              "old_classes_mAP50_before": None, "old_classes_mAP50_after": None,
+              "old_classes_AP50_before": None, "old_classes_AP50_after": None}
+    if old_records is not None:
+        teacher, _ = load_model(model_dir, device=student_cfg.MODEL.DEVICE)
         old_set = _register(f"{key}_old", old_records, everything, old_root, data)
         student_cfg.DATASETS.TEST = (old_set,)
         after = _evaluate(student, student_cfg, old_set, old, new)
         before = _evaluate(teacher, student_cfg, old_set, [], old)
-        report.update(old_test=str(old_test), old_classes_mAP50=after["mAP50_old"],
-                      old_classes_mAP50_before=before["mAP50"],
-                      old_classes_AP50={c: after["AP50_per_class"][c] for c in old})
-    else:
-        report.update(_agreement(teacher, student, student_cfg, test_set, old))
+        report.update(old_test={"path": str(old_source), "images": len(old_records),
+                                "source": "--old-test" if old_test else "the model folder's test set"},
+                      old_classes_mAP50_before=before["mAP50"], old_classes_mAP50_after=after["mAP50_old"],
+                      old_classes_AP50_before={c: before["AP50_per_class"][c] for c in old},
+                      old_classes_AP50_after={c: after["AP50_per_class"][c] for c in old})
     atomic_write_json(out_dir / "report.json", report)
     atomic_write_text(out_dir / "report.md", report_markdown(report))
     return report
@@ -183,21 +237,31 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
 
 def report_markdown(r: dict) -> str:
     f = lambda v: "-" if v is None else f"{v:.1f}"
+    t = r["new_test"]
     lines = [f"# Increment: {', '.join(r['old_classes'])} + **{', '.join(r['new_classes'])}** ({r['method']})", "",
              f"Model: `{r['model']}` (from `{r['from']}`), {r['train_images']} training images, "
-             f"{r['iterations']} iterations; {r['held_out_images']} held-out images.", "",
-             "| what | AP50 (%) |", "|---|---|",
-             f"| new classes, held-out new images (mAP) | {f(r['new_classes_mAP50'])} |"]
-    lines += [f"| {c} (new) | {f(v)} |" for c, v in r["new_classes_AP50"].items()]
-    if "old_classes_mAP50" in r:
-        lines += [f"| old classes on `{r['old_test']}`: new model (mAP) | {f(r['old_classes_mAP50'])} |",
-                  f"| old classes on `{r['old_test']}`: old model (mAP) | {f(r['old_classes_mAP50_before'])} |"]
-        lines += [f"| {c} (old) | {f(v)} |" for c, v in r["old_classes_AP50"].items()]
+             f"{r['iterations']} iterations."]
+    if r["dropped_classes"]:
+        lines += ["", "Labels dropped from the new data (not learnt as new classes): "
+                  + ", ".join(f"{c} ({n} boxes)" for c, n in r["dropped_classes"].items()) + "."]
+    where = (f"{t['images']} images of `{t['path']}` (--test)" if t["source"] != HELD_OUT else
+             f"{t['images']} images held out of `{t['path']}`, the folder it learnt from: images like its training "
+             f"images, so expect less on other images; give your own with --test")
+    lines += ["", f"## New classes: AP50 (%) on {where}", "", "| class | AP50 |", "|---|---|"]
+    lines += [f"| {c} | {f(v)} |" for c, v in r["new_classes_AP50"].items()]
+    lines += [f"| **mAP50** | {f(r['new_classes_mAP50'])} |", ""]
+    if r["old_test"] is None:
+        lines += ["## Old classes: forgetting not measured", "",
+                  "No test images of the old classes were given, and the model folder names none "
+                  "(test_set.json). Rerun with `--old-test FOLDER` (a VOC folder or COCO .json labelled with "
+                  f"{', '.join(r['old_classes'])}) to get each old class's AP50 before and after."]
     else:
-        lines += [f"| agreement with the old model on its classes (mAP; 100 = nothing forgotten) | "
-                  f"{f(r['agreement_AP50'])} |"]
-        lines += [f"| {c} (old, agreement) | {f(v)} |" for c, v in r["agreement_AP50_per_class"].items()]
-        lines += ["", f"Agreement: the new model's old-class detections scored against the old model's "
-                      f"(score >= {AGREEMENT_SCORE}, {r['old_model_detections']} boxes) on the held-out images; "
-                      f"give an old test set (--old-test) for mAP against real labels."]
+        o = r["old_test"]
+        lines += [f"## Old classes: AP50 (%) before -> after, on {o['images']} images of `{o['path']}` "
+                  f"({o['source']})", "", "| class | old model | new model | change |", "|---|---|---|---|"]
+        for c in r["old_classes"]:
+            b, a = r["old_classes_AP50_before"][c], r["old_classes_AP50_after"][c]
+            lines.append(f"| {c} | {f(b)} | {f(a)} | {'-' if a is None or b is None else f'{a - b:+.1f}'} |")
+        b, a = r["old_classes_mAP50_before"], r["old_classes_mAP50_after"]
+        lines.append(f"| **mAP50** | {f(b)} | {f(a)} | {'-' if a is None or b is None else f'{a - b:+.1f}'} |")
     return "\n".join(lines) + "\n"

@@ -1,6 +1,8 @@
 """Run a saved model (any phase) on images: COCO-format detections named by the model's classes, and
-the images drawn with their detections. What `defect-il predict` does."""
+the images drawn with their detections. What `defect-il predict` does, in PyTorch (a model folder) or
+in ONNX Runtime (a folder written by `defect-il export`)."""
 import glob
+import json
 from pathlib import Path
 
 import cv2
@@ -8,6 +10,7 @@ import torch
 from detectron2.data.catalog import Metadata
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
+from detectron2.structures import Boxes, Instances
 from detectron2.utils.visualizer import Visualizer
 from tqdm import tqdm
 
@@ -49,6 +52,7 @@ class Predictor:
         size = self.cfg.INPUT.MIN_SIZE_TEST
         self.resize = T.ResizeShortestEdge(size, self.cfg.INPUT.MAX_SIZE_TEST) if size else None
         self.classes = list(self.cfg.MODEL.CLASS_NAMES)
+        self.format = self.cfg.INPUT.FORMAT
 
     def read(self, path):
         """The image as the model reads it (checked like the training data: data/images.py)."""
@@ -67,18 +71,81 @@ class Predictor:
         return [out["instances"].to("cpu") for out in self.model(inputs)]
 
 
+class OnnxPredictor:
+    """An exported model (`defect-il export`'s folder: model.onnx, export.json) in ONNX Runtime, with
+    Predictor's interface: each image resized to the graph's input size (detectron2's bilinear resize, as
+    the PyTorch model's test resize does), boxes scaled back to the image's pixels."""
+
+    def __init__(self, export_dir, score_thresh: float = None):
+        from detectron_ext.checkpoint import CheckpointError
+
+        export_dir = Path(export_dir)
+        info_file, onnx_file = export_dir / "export.json", export_dir / "model.onnx"
+        for f in (info_file, onnx_file):
+            if not f.is_file():
+                raise CheckpointError(f"{export_dir}: not an export folder (no {f.name}; `defect-il export` writes "
+                                      f"one, with --formats onnx)")
+        try:
+            import onnxruntime
+        except ImportError:
+            raise CheckpointError(f"{onnx_file}: --backend onnxruntime needs onnxruntime "
+                                  f"(pip install onnxruntime, or the project's [export] extra)") from None
+        try:
+            info = json.loads(info_file.read_text())
+            self.classes, self.format = list(info["classes"]), info["input_format"]
+            self.size = (int(info["input_height"]), int(info["input_width"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{info_file}: damaged ({type(e).__name__}: {e}); export the model again") from None
+        ort_errors = onnxruntime.capi.onnxruntime_pybind11_state
+        try:
+            self.session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+        except (ort_errors.InvalidProtobuf, ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.NoSuchFile):
+            raise CheckpointError(f"{onnx_file}: truncated or damaged (ONNX Runtime cannot load it); export the "
+                                  f"model again") from None
+        self.score_thresh = score_thresh  # the graph's own threshold applies first (export.json score_thresh)
+
+    def read(self, path):
+        inspect_image(path)
+        return read_image(str(path), format=self.format)
+
+    def preprocess(self, img) -> torch.Tensor:
+        h, w = img.shape[:2]
+        x = T.ResizeTransform(h, w, *self.size).apply_image(img) if (h, w) != self.size else img
+        return torch.as_tensor(x.astype("float32").transpose(2, 0, 1))
+
+    def __call__(self, images: list) -> list:
+        out = []
+        for img in images:
+            boxes, classes, scores = self.session.run(None, {"image": self.preprocess(img).numpy()})
+            h, w = img.shape[:2]
+            boxes = torch.as_tensor(boxes) * torch.tensor([w / self.size[1], h / self.size[0]] * 2)
+            inst = Instances((h, w), pred_boxes=Boxes(boxes), scores=torch.as_tensor(scores),
+                             pred_classes=torch.as_tensor(classes))
+            inst.pred_boxes.clip((h, w))
+            out.append(inst if self.score_thresh is None else inst[inst.scores >= self.score_thresh])
+        return out
+
+
 def predict(model_dir, inputs, out_dir, batch: int = 4, device: str = None, score_thresh: float = None,
-            draw_thresh: float = 0.3, draw: bool = True, on_error: str = "skip") -> dict:
+            draw_thresh: float = 0.3, draw: bool = True, on_error: str = "skip", backend: str = "pytorch") -> dict:
     """Detections of every image into out_dir/detections.json (COCO: images, categories named by the
     model, annotations with `score`; unreadable images under info.skipped) and, with `draw`, each image
-    with its detections of score >= draw_thresh into out_dir/drawn/. on_error: skip (report) | stop."""
+    with its detections of score >= draw_thresh into out_dir/drawn/. on_error: skip (report) | stop; no
+    image readable at all is an error. backend: pytorch (model_dir a model folder) | onnxruntime
+    (model_dir an export folder)."""
     if on_error not in ("skip", "stop"):
         raise ValueError(f"on_error must be skip or stop, not {on_error!r}")
+    if backend not in ("pytorch", "onnxruntime"):
+        raise ValueError(f"backend must be pytorch or onnxruntime, not {backend!r}")
     paths = list_images(inputs)
-    predictor = Predictor(model_dir, device, score_thresh)
+    if backend == "pytorch":
+        predictor = Predictor(model_dir, device, score_thresh)
+    else:
+        predictor = OnnxPredictor(model_dir, score_thresh)
     out_dir = Path(out_dir)
     meta = Metadata(thing_classes=predictor.classes)  # unregistered: nothing global to collide
-    coco = {"info": {"model": str(Path(model_dir).resolve()), "skipped": []}, "images": [], "annotations": [],
+    coco = {"info": {"model": str(Path(model_dir).resolve()), "backend": backend, "skipped": []},
+            "images": [], "annotations": [],
             "categories": [{"id": i + 1, "name": n} for i, n in enumerate(predictor.classes)]}
     names = _unique_names(paths)
     bar = tqdm(total=len(paths), desc="predict", unit="img")
@@ -102,7 +169,7 @@ def predict(model_dir, inputs, out_dir, batch: int = 4, device: str = None, scor
                                             "category_id": cls + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
                                             "area": (x2 - x1) * (y2 - y1), "score": score, "iscrowd": 0})
             if draw:
-                rgb = img if predictor.cfg.INPUT.FORMAT == "RGB" else img[:, :, ::-1]
+                rgb = img if predictor.format == "RGB" else img[:, :, ::-1]
                 shown = inst[inst.scores >= draw_thresh]
                 drawn = Visualizer(rgb, meta).draw_instance_predictions(shown).get_image()
                 target = out_dir / "drawn" / f"{names[path]}.jpg"
@@ -112,6 +179,11 @@ def predict(model_dir, inputs, out_dir, batch: int = 4, device: str = None, scor
                 tmp.replace(target)
             bar.update(1)
     bar.close()
+    skipped = coco["info"]["skipped"]
+    if skipped and not coco["images"]:
+        where = inputs[0] if len(inputs) == 1 else f"{len(inputs)} inputs"
+        raise DatasetError(where, f"none of its {len(skipped)} image(s) could be read (first: {skipped[0]['error']}); "
+                                  f"nothing written")
     atomic_write_json(out_dir / "detections.json", coco)
     return coco
 

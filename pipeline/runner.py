@@ -71,7 +71,8 @@ def _train_worker(params, spec: RunSpec):
     if not comm.is_main_process():
         return
     # the detector alone: no teacher inside, and not the distillation's own parameters (FR's λ)
-    save_model(model_dir, detector_state(unwrap(trainer.model).state_dict()), cfg, cfg.SOLVER.MAX_ITER)
+    save_model(model_dir, detector_state(unwrap(trainer.model).state_dict()), cfg, cfg.SOLVER.MAX_ITER,
+               test_set=spec.test_json)  # `defect-il increment` scores the old classes on it
     history = out_dir / EVAL_HISTORY
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
     title = f"{spec.name} ({spec.method or spec.detector}, {params['scale']} scale)"

@@ -1,12 +1,66 @@
 """`defect-il predict`: a saved model folder on images, folders and globs; COCO detections named by
-the model's classes, drawn images, unreadable images skipped and reported (or stopping), one-line errors."""
+the model's classes, drawn images, unreadable images skipped and reported (or stopping), one-line errors;
+run as a process as a user runs it: no warnings, exit 1 when nothing could be read, damaged weights named so,
+`--help` without loading torch."""
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from pipeline.cli import main
+
+from helpers import ROOT
+
+
+def defect_il(*args):
+    exe = Path(sys.executable).parent / "defect-il"
+    assert exe.is_file(), "defect-il is installed by `pip install -e .` (make setup)"
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+def test_the_command_on_a_folder_and_on_one_image(model_and_images, tmp_path):
+    model, folder, classes = model_and_images
+    r = defect_il("predict", model, folder, "-o", tmp_path / "folder")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("3 images, ") and "Warning" not in r.stderr and "Traceback" not in r.stderr
+    r = defect_il("predict", model, folder / "img_1.png", "-o", tmp_path / "one", "--no-draw")
+    assert r.returncode == 0 and r.stdout.startswith("1 images, "), r.stderr
+    whole, one = (json.loads((tmp_path / d / "detections.json").read_text()) for d in ("folder", "one"))
+    assert [c["name"] for c in one["categories"]] == classes
+    image_id = next(im["id"] for im in whole["images"] if im["file_name"].endswith("img_1.png"))
+    assert [a["category_id"] for a in one["annotations"]] == \
+        [a["category_id"] for a in whole["annotations"] if a["image_id"] == image_id]
+
+
+def test_the_command_when_nothing_can_be_read_or_the_weights_are_damaged(model_and_images, tmp_path):
+    model, folder, _ = model_and_images
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"not an image")
+    (bad / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    r = defect_il("predict", model, bad, "-o", tmp_path / "out")
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 1 and last.startswith(f"error: {bad}: none of its 2 image(s) could be read (first: ")
+    assert "object at 0x" not in r.stderr and not (tmp_path / "out" / "detections.json").exists()
+    damaged = tmp_path / "damaged"
+    shutil.copytree(model, damaged)
+    weights = damaged / "model_final.pth"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    r = defect_il("predict", damaged, folder, "-o", tmp_path / "o2")
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        f"error: {weights}: truncated or damaged (not a readable PyTorch file)"]
+
+
+def test_help_answers_without_loading_torch():
+    code = ("import sys\nfrom pipeline.cli import main\ntry:\n    main(['predict', '--help'])\nexcept SystemExit:\n"
+            "    pass\nprint('torch' in sys.modules, 'detectron2' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "False False", r.stdout + r.stderr
 
 
 def test_predict_a_folder_writes_named_coco_detections_and_drawn_images(model_and_images, tmp_path):
@@ -54,5 +108,5 @@ def test_a_folder_that_is_not_a_model_and_inputs_that_match_nothing(model_and_im
 
 
 def test_the_console_entry_point_is_installed():
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0 and "--on-error" in r.stdout
+    r = defect_il("predict", "--help")
+    assert r.returncode == 0 and "--on-error" in r.stdout and "--backend" in r.stdout

@@ -1,5 +1,8 @@
 """The one exception type for bad dataset input: it names the file and the problem."""
+import re
 from pathlib import Path
+
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")  # e.g. PIL's "<_io.BytesIO object at 0x7f..>"
 
 
 class DatasetError(ValueError):
@@ -7,7 +10,8 @@ class DatasetError(ValueError):
 
     def __init__(self, path, problem: str):
         self.path = str(path)
-        self.problem = " ".join(str(problem).split())  # one line, whatever a library's message held
+        # one line, whatever a library's message held, without its objects' memory addresses
+        self.problem = " ".join(_OBJECT_REPR.sub("", str(problem)).split())
         super().__init__(f"{Path(path)}: {self.problem}")
 
 
