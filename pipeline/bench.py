@@ -223,6 +223,9 @@ def run(params: dict, test_json=None, log=print) -> dict:
                         "student/gfl_throughput": thr["gfl"] / thr["sdidd"],
                         "torchvision_fcos/gfl_throughput": thr["gfl"] / thr["tv_fcos"]}
 
+    log("bench: inference backends (PyTorch, TorchScript, ONNX Runtime; one image at a time)")
+    out["backends"] = backend_speeds(gfl, data_all, steps)
+
     log("bench: GFL step under bf16 autocast")
     bf16 = build(bench_params(params, "bf16"), spec("gfl"))
     t = interleaved_medians({"fp32": train_step(gfl, data_all), "bf16": train_step(bf16, data_all)}, steps)
@@ -231,6 +234,32 @@ def run(params: dict, test_json=None, log=print) -> dict:
     if test_json is not None:
         log(f"bench: evaluation of {test_json}")
         out["evaluation"] = evaluation_seconds(p, Path(test_json), int(b["eval_images"]))
+    return out
+
+
+def backend_speeds(model, data: list, steps: int) -> dict:
+    """Images/s of the exported graphs (`defect-il export`: TorchScript, and ONNX in ONNX Runtime where it is
+    installed) as ratios to the PyTorch model's, one image at a time as `defect-il predict` runs them."""
+    from .export import write_graphs
+
+    images = [d["image"].float() for d in data]
+    model.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        written = write_graphs(model, (images[0],), tmp)
+        traced = torch.jit.load(str(Path(tmp) / written["torchscript"]))
+        fns = {"pytorch": lambda: [model([{"image": x}]) for x in images],
+               "torchscript": lambda: [traced(x) for x in images]}
+        try:
+            import onnxruntime
+            session = onnxruntime.InferenceSession(str(Path(tmp) / written["onnx"]), providers=["CPUExecutionProvider"])
+            arrays = [x.numpy() for x in images]
+            fns["onnxruntime"] = lambda: [session.run(None, {"image": a}) for a in arrays]
+        except ImportError:  # an optional dependency ([export]): its row is left out
+            pass
+        with torch.no_grad():
+            t = interleaved_medians(fns, steps)
+    out = {"pytorch_images_per_s": len(images) / t["pytorch"]}
+    out.update({f"{k}/pytorch_images_per_s": t["pytorch"] / t[k] for k in fns if k != "pytorch"})
     return out
 
 
@@ -283,6 +312,8 @@ ROWS = [  # (section, key, what it is, the goal the issue set)
     ("inference", "torchvision_fcos/gfl_latency", "inference latency (1 image): torchvision FCOS / GFL", ""),
     ("inference", "student/gfl_throughput", "inference images/s (batch): SD-IDD student / GFL", "1.00 ± 0.05"),
     ("inference", "torchvision_fcos/gfl_throughput", "inference images/s (batch): torchvision FCOS / GFL", ""),
+    ("backends", "torchscript/pytorch_images_per_s", "predict images/s (1 at a time): TorchScript export / PyTorch", ""),
+    ("backends", "onnxruntime/pytorch_images_per_s", "predict images/s (1 at a time): ONNX Runtime / PyTorch", ""),
     ("precision", "bf16/fp32_train_step", "GFL training step: bf16 autocast / fp32", ""),
     ("evaluation", "evaluate/inference", "evaluating the test set / inference alone on it", ""),
 ]
@@ -301,7 +332,9 @@ def table(out: dict) -> str:
              f"{s['device']}, CPU {s['cpu_capability']})", "",
              f"Reference: a GFL training step {out['train_step']['gfl_s']:.3f} s; GFL inference "
              f"{out['inference']['gfl_latency_s'] * 1000:.0f} ms per image alone, "
-             f"{out['inference']['gfl_images_per_s']:.1f} images/s in a batch.", "",
+             f"{out['inference']['gfl_images_per_s']:.1f} images/s in a batch"
+             + (f", {out['backends']['pytorch_images_per_s']:.1f} images/s one at a time." if "backends" in out else ".")
+             , "",
              "| ratio | value | goal |", "|---|---|---|"]
     for section, key, what, goal in ROWS:
         if key in out.get(section, {}):

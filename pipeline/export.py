@@ -38,18 +38,10 @@ class Flattened(nn.Module):
         return instances.pred_boxes.tensor, instances.pred_classes, instances.scores
 
 
-def export_model(model_dir, sample_image: str, out_dir, formats=FORMATS, score_thresh: float = None,
-                 opset: int = 17) -> dict:
-    """Write out_dir/model.ts (TorchScript), out_dir/model.onnx and out_dir/export.json (what the caller
-    does: classes, input format and size, output order), traced on `sample_image` (its resized size is
-    the graph's input size). `score_thresh`: the graph's detection threshold (default: the model's).
-    Returns export.json's content."""
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {FORMATS}")
-    predictor = Predictor(model_dir, device="cpu", score_thresh=score_thresh)
-    inputs = (predictor.preprocess(predictor.read(sample_image)),)
-    adapter = Flattened(predictor.model).eval()
+def write_graphs(model, inputs: tuple, out_dir, formats=FORMATS, opset: int = 17) -> dict:
+    """Trace a detector (eval mode) on `inputs` (one CHW float image) into out_dir/model.ts and/or
+    out_dir/model.onnx, each written atomically. Returns {format: file name}."""
+    adapter = Flattened(model).eval()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -58,6 +50,7 @@ def export_model(model_dir, sample_image: str, out_dir, formats=FORMATS, score_t
         # them (tests/test_export.py runs it on images of other content), and no user can act on them
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r"You are using the legacy TorchScript-based ONNX export")
         if "torchscript" in formats:
             traced = torch.jit.trace(adapter, inputs, check_trace=False)
             tmp = out_dir / ".model.ts.tmp"
@@ -70,6 +63,22 @@ def export_model(model_dir, sample_image: str, out_dir, formats=FORMATS, score_t
                               output_names=["boxes", "classes", "scores"], opset_version=opset, dynamo=False)
             tmp.replace(out_dir / "model.onnx")
             written["onnx"] = "model.onnx"
+    return written
+
+
+def export_model(model_dir, sample_image: str, out_dir, formats=FORMATS, score_thresh: float = None,
+                 opset: int = 17) -> dict:
+    """Write out_dir/model.ts (TorchScript), out_dir/model.onnx and out_dir/export.json (what the caller
+    does: classes, input format and size, output order), traced on `sample_image` (its resized size is
+    the graph's input size). `score_thresh`: the graph's detection threshold (default: the model's).
+    Returns export.json's content."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown export format(s) {sorted(unknown)}; choose from {FORMATS}")
+    predictor = Predictor(model_dir, device="cpu", score_thresh=score_thresh)
+    inputs = (predictor.preprocess(predictor.read(sample_image)),)
+    out_dir = Path(out_dir)
+    written = write_graphs(predictor.model, inputs, out_dir, formats, opset)
     _, height, width = inputs[0].shape
     info = {"model": str(Path(model_dir).resolve()), "files": written, "classes": predictor.classes,
             "input_format": predictor.cfg.INPUT.FORMAT, "input_height": int(height), "input_width": int(width),

@@ -77,7 +77,7 @@ def _train_worker(params, spec: RunSpec):
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
     title = f"{spec.name} ({spec.method or spec.detector}, {params['scale']} scale)"
     write_training_log(out_dir / "metrics.json", spec.plot_dir / "train_log.csv", spec.plot_dir / "train_log.png", title)
-    if spec.teacher:
+    if spec.teacher and (out_dir / DISTILL_TRACE).exists():  # fine-tuning distils nothing: no trace
         write_distill_trace(out_dir / DISTILL_TRACE, spec.plot_dir / "distill_trace.csv",
                             spec.plot_dir / "distill_trace.png", title)
 

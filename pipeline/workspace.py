@@ -27,8 +27,10 @@ def make_workspace(path, params: dict) -> Path:
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copyfile(ROOT / name, path / name)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (path / "increments").mkdir(exist_ok=True)  # the user_increments stage's dependency (none listed here)
     if not (path / ".dvc").is_dir():
         dvc(path, "init", "--no-scm", "-q")
+    shutil.copytree(ROOT / ".dvc" / "plots", path / ".dvc" / "plots", dirs_exist_ok=True)  # the page's templates
     return path
 
 

@@ -138,27 +138,222 @@ def test_dvc_repro_runs_a_multi_step_task_each_phase_distilled_from_the_previous
     check_report_page(work)
 
 
-def check_report_page(work):
-    """`dvc plots show` writes one page; in headless Chromium every chart renders (offline: the page
-    holds vega inline, scripts/plots_template.py) and every image it shows is a PNG on disk."""
+# Injected into a copy of the report page: every chart drawn as SVG; once all are drawn, per chart its size, its
+# axes (title, labels), its texts, and the pairs of visible labels whose boxes overlap (each axis's labels,
+# each legend's, each text mark's), written as JSON into <pre id="page-measure"> for --dump-dom to return.
+MEASURE_PAGE = r"""<script type="text/javascript">
+(function () {
+  var embed = window.vegaEmbed, drawn = [];
+  window.vegaEmbed = function (el, spec, opts) {
+    var p = embed(el, spec, Object.assign({renderer: "svg"}, opts || {}));
+    drawn.push(p.then(function () { return {id: el.slice(1)}; },
+                      function (e) { return {id: el.slice(1), error: String(e)}; }));
+    return p;
+  };
+  function visible(e) {
+    for (var n = e; n && n.tagName !== "svg"; n = n.parentNode) {
+      var o = n.getAttribute("opacity");
+      if ((o !== null && parseFloat(o) === 0) || getComputedStyle(n).opacity === "0") return false;
+    }
+    var r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && e.textContent.trim() !== "";
+  }
+  function overlaps(texts) {
+    var found = [];
+    for (var i = 0; i < texts.length; i++) for (var j = i + 1; j < texts.length; j++) {
+      var a = texts[i].getBoundingClientRect(), b = texts[j].getBoundingClientRect();
+      var w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      var h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (w > 1 && h > 1) found.push([texts[i].textContent, texts[j].textContent]);
+    }
+    return found;
+  }
+  function measure(results) {
+    var charts = results.map(function (r) {
+      var div = document.getElementById(r.id), svg = div && div.querySelector("svg");
+      if (!div) return {id: r.id, left_out: true};
+      var box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0}, chart = {
+        id: r.id, error: r.error || null,
+        width: box.width, height: box.height, axes: [], texts: [], overlaps: []};
+      if (!svg) return chart;
+      svg.querySelectorAll("g.role-axis").forEach(function (axis) {
+        var title = axis.querySelector("g.role-axis-title text");
+        var labels = Array.prototype.filter.call(axis.querySelectorAll("g.role-axis-label text"), visible);
+        chart.axes.push({title: title ? title.textContent : null,
+                         labels: labels.map(function (t) { return t.textContent; })});
+      });
+      svg.querySelectorAll("g.role-axis-label, g.role-legend-label, g.mark-text").forEach(function (g) {
+        var texts = Array.prototype.filter.call(g.querySelectorAll(":scope > text"), visible);
+        chart.overlaps = chart.overlaps.concat(overlaps(texts));
+      });
+      chart.texts = Array.prototype.filter.call(svg.querySelectorAll("text"), visible)
+        .map(function (t) { return t.textContent; });
+      return chart;
+    });
+    var pre = document.createElement("pre");
+    pre.id = "page-measure";
+    pre.textContent = JSON.stringify({height: document.documentElement.scrollHeight, width: window.innerWidth,
+                                      charts: charts, left_out: window.emptyPlots || []});
+    document.body.appendChild(pre);
+  }
+  window.addEventListener("load", function () {
+    Promise.all(drawn).then(function (results) { setTimeout(function () { measure(results); }, 100); });
+  });
+})();
+</script>
+"""
+
+
+def render_report_page(page, width=1280) -> dict:
+    """Open the page (index.html of `dvc plots show`) in headless Chromium, `width` px wide, and return what
+    MEASURE_PAGE measured: {"height", "width", "charts": [{"id", "error", "width", "height", "axes",
+    "texts", "overlaps"} or {"id", "left_out"}], "left_out"} and the rendered DOM under "dom"."""
+    import html
     import re
     import shutil
 
-    template = ROOT / ".cache" / "vega" / "dvc_plots_template.html"
-    assert template.is_file(), "scripts/setup.sh builds the offline page template (scripts/plots_template.py)"
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "scripts/setup.sh installs Debian's chromium"
+    source = page.read_text()
+    measured = page.with_name("measured.html")
+    at = source.rindex("\n<body>") + len("\n<body>")  # the page's own (vega-embed's source holds one too)
+    measured.write_text(source[:at] + "\n" + MEASURE_PAGE + source[at:])
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                          f"--window-size={width},1000", "--virtual-time-budget=30000", "--dump-dom",
+                          measured.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="page-measure">(.*?)</pre>', dom, re.S)
+    assert found, "the page did not finish drawing its charts:\n" + dom[-2000:]
+    return {**json.loads(html.unescape(found.group(1))), "dom": dom}
+
+
+def check_report_page(work, max_height=None) -> dict:
+    """`dvc plots show` writes one page; in headless Chromium (offline: the page holds vega inline,
+    scripts/plots_template.py) every chart renders, as SVG of nonzero size no wider than the page, with no
+    error; none has two of
+    its labels (an axis's, a legend's, a text mark's) overlapping; no axis is titled by an internal name;
+    the forgetting chart's steps are whole numbers on named axes; every image is a PNG on disk; and the
+    page, 1280 px wide, is at most `max_height` px tall. Returns the measurements."""
+    import re
+
+    template = ROOT / ".cache" / "vega" / "dvc_plots_template.html"
+    assert template.is_file(), "scripts/setup.sh builds the offline page template (scripts/plots_template.py)"
     r = dvc(work, "plots", "show", "-o", "page", "--html-template", str(template), capture=True)
     assert r.returncode == 0, r.stderr
     page = work / "page" / "index.html"
-    source = page.read_text()
-    charts = re.findall(r"vegaEmbed\('#([^']+)'", source)
-    assert "per_class_ap" in source and "forgetting" in source and "train_log" in source and len(charts) >= 6
-    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=30000",
-                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    drawn = dom.count('class="marks"')  # each rendered vega view: a <canvas class="marks"> (or svg)
-    assert drawn == len(charts), f"{drawn} of {len(charts)} charts rendered"
-    images = re.findall(r'<img src="([^"$]+\.png)"', dom)
+    charts = re.findall(r"vegaEmbed\('#([^']+)'", page.read_text())
+    assert {"reports_per_class_ap_csv", "reports_forgetting_csv", "reports_user_increments_csv"} <= set(charts)
+    measured = render_report_page(page)
+    drawn = {c["id"]: c for c in measured["charts"] if not c.get("left_out")}
+    left_out = {c["id"] for c in measured["charts"] if c.get("left_out")}
+    assert set(drawn) | left_out == set(charts), "every chart is drawn or left out as empty"
+    for name in left_out:  # only a chart with no data points is left out: fine-tuning's distillation trace
+        assert "finetune" in name and "distill_trace" in name, name
+    for name, chart in drawn.items():
+        assert not chart["error"] and chart["width"] > 0 and chart["height"] > 0, chart
+        assert chart["width"] <= measured["width"], f"{name} is wider than the page"
+        assert not chart["overlaps"], (name, chart["overlaps"][:5])
+        for axis in chart["axes"]:
+            assert axis["title"] not in ("y", "dvc_inferred_y_value", "run_class"), (name, axis)
+    forgetting = {a["title"]: a["labels"] for a in drawn["reports_forgetting_csv"]["axes"] if a["labels"]}  # not grids
+    assert set(forgetting) == {"increment step", "mAP50 of the old classes (%)"}, forgetting
+    assert forgetting["increment step"] and all(re.fullmatch(r"\d+", s) for s in forgetting["increment step"])
+    if max_height:
+        assert measured["height"] <= max_height, f"the page is {measured['height']} px tall"
+    images = re.findall(r'<img src="([^"$]+\.png)"', measured["dom"])
     assert images and any("samples" in i for i in images)
     for src in images:
         assert (page.parent / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
+    return measured
+
+
+def hand_made_increments(folder):
+    """Two increments as `defect-il increment` reports them: one scored on an old test set, one not (its
+    new test set a folder of its own), and a folder whose report.json is broken."""
+    reports = {
+        "crack-sdidd": {
+            "model": "increments/crack-sdidd/model", "from": "models/gfl_teacher", "method": "sdidd",
+            "old_classes": ["scratch", "patch", "inclusion"], "new_classes": ["crack", "pits"],
+            "train_images": 40, "iterations": 300,
+            "new_test": {"source": "held-out share of DATA", "path": "data/new", "images": 10},
+            "new_classes_mAP50": 71.26, "new_classes_AP50": {"crack": 80.0, "pits": 62.52},
+            "old_test": {"path": "data/old_test", "images": 30},
+            "old_classes_mAP50_before": 91.87, "old_classes_mAP50_after": 88.07,
+            "old_classes_AP50_before": {"scratch": 90.0, "patch": 95.0, "inclusion": 90.6},
+            "old_classes_AP50_after": {"scratch": 85.0, "patch": 91.2, "inclusion": 88.0},
+            "dropped_classes": {"streak": 4, "spot": 1}},
+        "streak-finetune": {
+            "model": "increments/streak-finetune/model", "from": "increments/crack-sdidd/model",
+            "method": "finetune", "old_classes": ["scratch", "patch", "inclusion", "crack", "pits"],
+            "new_classes": ["streak"], "train_images": 12, "iterations": 100,
+            "new_test": {"source": "--test FOLDER", "path": "data/streak_test", "images": 5},
+            "new_classes_mAP50": None, "new_classes_AP50": {"streak": None}, "old_test": None,
+            "old_classes_mAP50_before": None, "old_classes_mAP50_after": None,
+            "old_classes_AP50_before": None, "old_classes_AP50_after": None, "dropped_classes": {}}}
+    for name, report in reports.items():
+        (folder / name).mkdir(parents=True)
+        (folder / name / "report.json").write_text(json.dumps(report))
+    (folder / "broken").mkdir()
+    (folder / "broken" / "report.json").write_text('{"model": ')
+    (folder / "README.md").write_text("not an increment")
+    return reports
+
+
+def test_user_increments_table_from_their_report_files(tmp_path):
+    """Every increments/*/report.json becomes one row: classes, data, the new classes' mAP, the old ones'
+    before and after (or "not measured"), the boxes dropped; a broken report is listed with its error."""
+    from pipeline.report import increments_markdown, increments_page_rows, increments_table, read_increments
+
+    assert increments_table([]).empty and "None yet" in increments_markdown(increments_table([]))
+    assert increments_page_rows(increments_table([])).to_dict("records") == [
+        {"increment": "none yet", "column": "increments", "value": "none yet"}]
+    hand_made_increments(tmp_path)
+    table = increments_table(read_increments(tmp_path))
+    assert list(table.index) == ["broken", "crack-sdidd", "streak-finetune"]
+    row = table.loc["crack-sdidd"]
+    assert row["method"] == "sdidd" and row["new classes"] == "crack, pits" and row["training images"] == 40
+    assert (row["new test images"], row["new test set"]) == (10, "held out of DATA")
+    assert (row["old test images"], row["old test set"]) == (30, "data/old_test")
+    assert row["old classes mAP50 change"] == pytest.approx(88.07 - 91.87)
+    assert row["new classes AP50"] == "crack 80.0, pits 62.5" and row["boxes dropped"] == 5
+    row = table.loc["streak-finetune"]
+    assert pd.isna(row["old classes mAP50 after"]) and row["old test set"] == "none" and row["boxes dropped"] == 0
+    assert (row["new test images"], row["new test set"]) == (5, "data/streak_test")
+    markdown = increments_markdown(table)
+    assert "| crack-sdidd " in markdown and "-3.8" in markdown and "91.9" in markdown and "nan" not in markdown
+    cells = {(r["increment"], r["column"]): r["value"] for r in increments_page_rows(table).to_dict("records")}
+    assert cells[("crack-sdidd", "old classes mAP50")] == "91.9 → 88.1"
+    assert cells[("crack-sdidd", "new test")] == "10, held out"
+    assert cells[("streak-finetune", "old classes mAP50")] == "not measured"
+    assert cells[("streak-finetune", "from")] == "model" and cells[("crack-sdidd", "from")] == "gfl_teacher"
+    assert cells[("broken", "method")] == "unreadable"
+    assert table.loc["broken", "error"].endswith("report.json: Expecting value: line 1 column 11 (char 10)")
+
+
+def test_report_page_of_the_committed_outputs_renders_readably(tmp_path):
+    """The page `dvc plots show` writes from this repository's committed outputs (reports/, plots/), in a
+    scratch DVC project: first with no increment of the user's own, then with two listed by
+    `dvc repro user_increments`. Every chart renders, no labels overlap, fine-tuning shows no (empty)
+    distillation trace, and the page stays under 7000 px (it was 25,000 with every image at full size)."""
+    import shutil
+
+    work = make_workspace(tmp_path / "work", yaml.safe_load((ROOT / "params.yaml").read_text()))
+    for folder in ("reports", "plots"):
+        shutil.copytree(ROOT / folder, work / folder)
+    assert dvc(work, "repro", "user_increments", capture=True).returncode == 0
+    measured = check_report_page(work, max_height=7000)
+    charts = {c["id"]: c for c in measured["charts"]}
+    assert "plots_finetune_phase1_distill_trace_csv" not in charts  # fine-tuning distils nothing: no trace
+    assert "finetune_phase1_distill_trace.png" not in measured["dom"]  # nor its picture
+    assert "erd_phase1_distill_trace.png" in measured["dom"]
+    ap = charts["reports_per_class_ap_csv"]
+    cells = pd.read_csv(work / "reports" / "per_class_ap.csv")
+    assert all(f"{v:.1f}" in ap["texts"] for v in cells["AP50"])  # every AP50 written in its cell
+    assert "none yet" in charts["reports_user_increments_csv"]["texts"]
+
+    hand_made_increments(work / "increments")
+    r = dvc(work, "repro", "user_increments", capture=True)
+    assert r.returncode == 0, r.stderr
+    assert "3 increment(s)" in r.stdout
+    measured = check_report_page(work, max_height=7000)
+    table = {c["id"]: c for c in measured["charts"]}["reports_user_increments_csv"]
+    assert {"crack-sdidd", "streak-finetune", "91.9 → 88.1", "not measured"} <= set(table["texts"])
