@@ -123,7 +123,7 @@ def model_test_set(model_dir):
     if not path.is_file():
         return None
     try:
-        coco = Path(model_dir) / json.loads(path.read_text())["coco"]
+        coco = Path(os.path.normpath(Path(model_dir) / json.loads(path.read_text())["coco"]))
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: damaged ({type(e).__name__}); delete it or write it again") from None
     return coco if coco.is_file() else None

@@ -24,7 +24,8 @@ from detectron2.utils.logger import setup_logger
 from detectron_ext.checkpoint import (CheckpointError, WEIGHTS_FILE, load_model, load_model_config, model_test_set,
                                       save_model)
 from detectron_ext.data.checks import check_records
-from detectron_ext.data.coco_format import make_coco
+from detectron_ext.data.coco_format import class_names as coco_class_names
+from detectron_ext.data.coco_format import load_coco, make_coco
 from detectron_ext.data.errors import DatasetError
 from detectron_ext.data.holdout import seeded_split
 from detectron_ext.data.register import register_coco_file
@@ -49,7 +50,7 @@ def labelled_classes(path) -> list:
             raise DatasetError(path / "Annotations", "no labelled objects in any .xml file")
         return names
     if path.is_file() and path.suffix.lower() == ".json":
-        return read_coco_file(path, None)[0]
+        return coco_class_names(load_coco(path))  # (each entry is checked when the file is read)
     raise DatasetError(path, "neither a Pascal VOC folder (Annotations/, JPEGImages/) nor a COCO .json file")
 
 

@@ -106,8 +106,8 @@ def voc_records(xml_paths, image_dir, class_names, aliases=None, dataset_root=No
     image_dir = Path(image_dir)
     dataset_root = Path(dataset_root or image_dir)
     index = _image_index(image_dir)
-    records = []
-    for xml_path in tqdm(list(xml_paths), desc=f"reading {desc}", unit="img", mininterval=1.0):
+    records, xml_paths = [], list(xml_paths)
+    for xml_path in tqdm(xml_paths, desc=f"reading {desc}", unit="img", mininterval=1.0, disable=not xml_paths):
         xml_path = Path(xml_path)
         filename, size, boxes = read_voc_objects(xml_path, class_names, aliases)
         image = _find_image(index, xml_path, filename, image_dir)
