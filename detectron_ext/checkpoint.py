@@ -47,8 +47,12 @@ def load_pickle(path) -> dict:
             return _ArraysOnlyUnpickler(f, encoding="latin1").load()
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read it ({e.strerror})") from None
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: not loaded: {e}") from None
+    except pickle.UnpicklingError as e:
+        if str(e).startswith("it asks for"):  # _ArraysOnlyUnpickler's refusal
+            raise CheckpointError(f"{path}: not loaded: {e}") from None
+        raise CheckpointError(f"{path}: truncated or damaged (not a readable pickle of weights)") from None
+    except (EOFError, AttributeError, ImportError, IndexError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: truncated or damaged (not a readable pickle of weights)") from None
 
 
 def load_torch(path):
@@ -153,12 +157,18 @@ def load_model_config(model_dir):
 
 
 def load_model(model_dir, device: str = None):
-    """(model in eval mode, its config) from a saved model folder, on `device` (default: the config's)."""
+    """(model in eval mode, its config) from a saved model folder, on `device` (default: the config's, or the
+    CPU where the config names a GPU and there is none)."""
     from . import modeling  # noqa: F401  (registers the project's detectors; modeling imports this module)
 
     cfg = load_model_config(model_dir)
     if device:
         cfg.MODEL.DEVICE = device
+    elif cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"  # trained on a GPU, used on a machine without one
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        raise CheckpointError(f"{model_dir}: device {cfg.MODEL.DEVICE} asked for, and this machine has no CUDA GPU "
+                              f"(use --device cpu)")
     model = build_model(cfg)
     SafeCheckpointer(model).load(str(Path(model_dir) / WEIGHTS_FILE))
     model.eval()

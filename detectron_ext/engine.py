@@ -67,7 +67,8 @@ class ProgressBar(hooks.HookBase):
         self.bar.update(1)
 
     def after_train(self):
-        self.bar.close()
+        if self.bar is not None:  # (None when an earlier hook failed before training began)
+            self.bar.close()
 
 
 class ResumableTrainingSampler(TrainingSampler):

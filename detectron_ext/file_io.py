@@ -1,7 +1,8 @@
 """Files written so that a reader (or a killed run) never sees half of one: atomic text/JSON writes
-and a folder replaced as a whole; and JSON made standard (NaN -> null) for DVC and browsers."""
+and a folder replaced as a whole; JSON made standard (NaN -> null) for DVC and browsers; a file's checksum."""
 import contextlib
 import ctypes
+import hashlib
 import json
 import math
 import os
@@ -59,6 +60,15 @@ def staged_dir(path):
             tmp = old
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes, read in chunks (a model's weights: its checksum)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def json_safe(obj):

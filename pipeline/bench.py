@@ -223,8 +223,9 @@ def run(params: dict, test_json=None, log=print) -> dict:
                         "student/gfl_throughput": thr["gfl"] / thr["sdidd"],
                         "torchvision_fcos/gfl_throughput": thr["gfl"] / thr["tv_fcos"]}
 
-    log("bench: inference backends (PyTorch, TorchScript, ONNX Runtime; one image at a time)")
-    out["backends"] = backend_speeds(gfl, data_all, steps)
+    if p["device"] == "cpu":  # ONNX Runtime runs on the CPU here: a GPU's PyTorch is no peer for it
+        log("bench: inference backends (PyTorch, TorchScript, ONNX Runtime; one image at a time)")
+        out["backends"] = backend_speeds(gfl, data_all, steps)
 
     log("bench: GFL step under bf16 autocast")
     bf16 = build(bench_params(params, "bf16"), spec("gfl"))

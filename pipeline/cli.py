@@ -71,6 +71,13 @@ def summary(r: dict, out) -> str:
     return "\n".join(lines)
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="defect-il", description="Incremental surface-defect detection.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -89,8 +96,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--on-error", choices=("skip", "stop"), default="skip",
                    help="an unreadable image: skip it and report it (default) or stop with an error")
     p.add_argument("--backend", choices=("pytorch", "onnxruntime"), default="pytorch",
-                   help="pytorch (a model folder, default) or onnxruntime (an export folder's model.onnx, "
-                        "images resized to its input size; the same output)")
+                   help="pytorch (a model folder, default) or onnxruntime (an export folder's model.onnx on the "
+                        "CPU; each image resized to the graph's input size, stretched if its aspect differs; "
+                        "the same output)")
     p.set_defaults(run=_predict)
     e = sub.add_parser("export", help="export a model to TorchScript and ONNX (post-processing inside)",
                        description="Trace a saved model folder on a sample image: model.ts, model.onnx, export.json. "
@@ -117,7 +125,7 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--old-test", default=None, help="a VOC folder or COCO .json labelled with the old classes: "
                                                     "each old class's mAP50 before -> after (default: the model "
                                                     "folder's own test set, when it names one)")
-    i.add_argument("--test-fraction", type=float, default=0.2,
+    i.add_argument("--test-fraction", type=_fraction, default=0.2,
                    help="share of data held out to score the new classes when --test is not given (0.2)")
     i.add_argument("--allow-similar-names", action="store_true",
                    help="accept a new class named like an old one but for case, plural or punctuation")
@@ -142,10 +150,18 @@ def main(argv=None):
 
     try:
         args.run(args)
-    except (DatasetError, CheckpointError, ParamsError) as e:
+    except (DatasetError, CheckpointError, ParamsError, OSError, ImportError) as e:
         if os.environ.get("DEFECT_IL_DEBUG"):
             raise
+        if isinstance(e, ImportError):  # an optional dependency: onnx / onnxruntime ([export])
+            e = f"{e.name or e}: not installed (pip install '.[export]' installs onnx and onnxruntime)"
+        elif isinstance(e, OSError) and e.filename:  # e.g. an output folder that cannot be written
+            e = f"{e.filename}: {e.strerror or e}"
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        resume = f"; rerun the same command to resume from {args.out}/checkpoints" if args.command == "increment" else ""
+        print(f"\ninterrupted{resume}", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ The new classes are scored on a test folder the user gives, or else on a held-ou
 or the test set the model folder names in test_set.json) before and after; without them the report says
 that forgetting was not measured and how to measure it.
 """
+import hashlib
+import json
 import logging
 import re
 import sys
@@ -33,7 +35,7 @@ from detectron_ext.data.sources import read_coco_file
 from detectron_ext.data.voc import voc_class_names, voc_folder, voc_records
 from detectron_ext.engine import ProgressBar, train
 from detectron_ext.evaluation import DefectEvaluator, nest_per_class
-from detectron_ext.file_io import atomic_write_json, atomic_write_text
+from detectron_ext.file_io import atomic_write_json, atomic_write_text, file_sha256, json_safe
 from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
 
 from .config import increment_config
@@ -128,6 +130,51 @@ def choose_new_classes(path, labelled: list, old: list, classes=None, allow_simi
     return new
 
 
+def _check_boxes(new_data, new_test, train: list, test: list, new: list):
+    """Each new class has a box to learn from and a box to be scored on."""
+    for records, what, where in ((train, "training part", new_data),
+                                 (test, "--test images" if new_test else "held-out share", new_test or new_data)):
+        missing = [c for c in new if not any(b[4] == c for r in records for b in r["boxes"])]
+        if missing:
+            hint = "" if new_test or what == "training part" else " (give --test FOLDER, or a larger --test-fraction)"
+            raise DatasetError(where, f"its {what} holds no box of the new class(es) {missing}{hint}")
+
+
+def merge_by_image(records: list) -> list:
+    """One record per image content (digest): an image given by two sets keeps the boxes of both, once."""
+    merged = {}
+    for r in records:
+        if r["digest"] in merged:
+            kept = merged[r["digest"]]
+            seen = {(round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2), c) for x1, y1, x2, y2, c in kept["boxes"]}
+            kept["boxes"] = kept["boxes"] + [b for b in r["boxes"]
+                                             if (round(b[0], 2), round(b[1], 2), round(b[2], 2), round(b[3], 2), b[4])
+                                             not in seen]
+        else:
+            merged[r["digest"]] = {**r, "boxes": list(r["boxes"])}
+    return list(merged.values())
+
+
+RUN_FILE = "increment.json"  # in OUT/checkpoints: what the checkpoints were trained with
+
+
+def _same_run_or_refuse(out_dir: Path, cfg, train_json: Path, teacher_weights: Path):
+    """A rerun into the same -o resumes only the same increment (config, training data, teacher): anything
+    else is refused in one line before a checkpoint of another run is loaded."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.OUTPUT_DIR = cfg.MODEL.DISTILL.TEACHER_WEIGHTS = ""  # paths: the same run may be named another way
+    fingerprint = {"config": hashlib.sha256(cfg.dump().encode()).hexdigest(),
+                   "train_data": file_sha256(train_json), "teacher": file_sha256(teacher_weights)}
+    path = out_dir / "checkpoints" / RUN_FILE
+    started = (out_dir / "checkpoints" / "last_checkpoint").is_file()
+    if started and path.is_file() and json.loads(path.read_text()) != fingerprint:
+        raise CheckpointError(f"{out_dir}: holds an increment started with other settings (model, data, classes, "
+                              f"method or parameters); rerun that one as it was, choose another -o, or delete "
+                              f"{out_dir / 'checkpoints'} to start afresh")
+    atomic_write_json(path, fingerprint)
+
+
 def _register(name: str, records, classes, root, folder: Path) -> str:
     atomic_write_json(folder / f"{name}.json", make_coco(records, classes, root, name))
     register_coco_file(name, folder / f"{name}.json")
@@ -164,45 +211,49 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
                               f"fine-tuning learn from a GFL model (the pipeline's gfl_* runs and every phase)")
     old = list(teacher_cfg.MODEL.CLASS_NAMES)
     new = choose_new_classes(new_data, labelled_classes(new_data), old, classes, allow_similar_names)
+    everything = old + new
     train_records, test_records, root = read_labelled(new_data, int(params["seed"]), 0.0 if new_test else test_fraction)
+    dropped = keep_classes(train_records + test_records, new)[1]  # the folder's labels that are not learnt
+    train_records = keep_classes(train_records, new)[0]
     test_root = root
     if new_test:  # every new image trains; the user's own images score
-        train_records += test_records
+        train_records += keep_classes(test_records, new)[0]
         test_records, test_root = read_all(new_test)
-    train_records, dropped = keep_classes(train_records, new)
-    test_records = keep_classes(test_records, new)[0]
+    test_records = keep_classes(test_records, everything)[0]  # the old classes' labels kept: the next test set
     check_records(train_records, test_records, new_data, new_test or new_data)
-    counts = {c: sum(b[4] == c for r in train_records for b in r["boxes"]) for c in new}
-    if not any(counts.values()):
-        raise DatasetError(new_data, f"none of the new classes {new} is labelled in its training part")
+    _check_boxes(new_data, new_test, train_records, test_records, new)
 
     old_source = Path(old_test) if old_test else model_test_set(model_dir)
-    old_records = None
-    if old_source is not None:
-        old_records, old_root = read_all(old_source)
-        old_records = keep_classes(old_records, old)[0]
+    old_records, old_root = read_all(old_source) if old_source is not None else ([], None)
+    old_records = keep_classes(old_records, everything)[0]
+    if old_source is not None and not any(b[4] in old for r in old_records for b in r["boxes"]):
+        if old_test:
+            raise DatasetError(old_test, f"labels none of the model's classes ({', '.join(old)}): the old classes' "
+                                         f"test images are needed to measure forgetting")
+        old_source, old_records = None, []  # the model's test set holds no old-class box: not measured
 
-    everything = old + new
     data = out_dir / "data"
     key = f"increment_{out_dir.resolve().name}"
     train_set = _register(f"{key}_train", train_records, everything, root, data)
     test_set = _register(f"{key}_test", test_records, everything, test_root, data)
     cfg = increment_config(params, teacher_cfg, model_dir / WEIGHTS_FILE, new, method, len(train_records),
                            (train_set, test_set), out_dir / "checkpoints")
+    _same_run_or_refuse(out_dir, cfg, data / f"{train_set}.json", model_dir / WEIGHTS_FILE)
     setup_logger(str(out_dir / "checkpoints"), name="detectron2")
     setup_logger(str(out_dir / "checkpoints"), name="detectron_ext")
     _quiet_console(verbose)
-    kept = ", ".join(f"{c} {n}" for c, n in counts.items())
+    counts = {c: sum(b[4] == c for r in train_records for b in r["boxes"]) for c in new}
     print(f"increment: {', '.join(old)} + {', '.join(new)} by {method}: {len(train_records)} training images "
-          f"({kept} boxes), {cfg.SOLVER.MAX_ITER} iterations"
+          f"({', '.join(f'{c} {n}' for c, n in counts.items())} boxes), {cfg.SOLVER.MAX_ITER} iterations"
           + (f"; dropped the other labels ({', '.join(f'{c} {n}' for c, n in sorted(dropped.items()))} boxes)"
              if dropped else ""), flush=True)
     trainer = train(cfg, resume=True, init_weights=init_student_from_teacher,
                     extra_hooks=[ProgressBar("increment")])
 
-    # the new model's own test set: the new classes' test images, and the old classes' where known
-    all_test = _absolute(test_records, test_root) + (_absolute(old_records, old_root) if old_records else [])
-    atomic_write_json(data / "model_test_set.json", make_coco(all_test, everything, "/", f"{key} test set"))
+    # the new model's own test set: the new classes' test images and the old classes' (where known), an
+    # image given by both once, with the labels of both
+    merged = merge_by_image(_absolute(test_records, test_root) + _absolute(old_records, old_root))
+    atomic_write_json(data / "model_test_set.json", make_coco(merged, everything, "/", f"{key} test set"))
     save_model(out_dir / "model", detector_state(trainer.model.state_dict()), cfg, cfg.SOLVER.MAX_ITER,
                test_set=data / "model_test_set.json")
 
@@ -220,7 +271,7 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
               "dropped_classes": dict(sorted(dropped.items())), "old_test": None,
               "old_classes_mAP50_before": None, "old_classes_mAP50_after": None,
               "old_classes_AP50_before": None, "old_classes_AP50_after": None}
-    if old_records is not None:
+    if old_source is not None:
         teacher, _ = load_model(model_dir, device=student_cfg.MODEL.DEVICE)
         old_set = _register(f"{key}_old", old_records, everything, old_root, data)
         student_cfg.DATASETS.TEST = (old_set,)
@@ -231,6 +282,7 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
                       old_classes_mAP50_before=before["mAP50"], old_classes_mAP50_after=after["mAP50_old"],
                       old_classes_AP50_before={c: before["AP50_per_class"][c] for c in old},
                       old_classes_AP50_after={c: after["AP50_per_class"][c] for c in old})
+    report = json_safe(report)  # an old class without a test box has no AP: null, shown as "-"
     atomic_write_json(out_dir / "report.json", report)
     atomic_write_text(out_dir / "report.md", report_markdown(report))
     return report

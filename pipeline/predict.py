@@ -96,12 +96,16 @@ class OnnxPredictor:
             self.size = (int(info["input_height"]), int(info["input_width"]))
         except (ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{info_file}: damaged ({type(e).__name__}: {e}); export the model again") from None
-        ort_errors = onnxruntime.capi.onnxruntime_pybind11_state
         try:
             self.session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-        except (ort_errors.InvalidProtobuf, ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.NoSuchFile):
+        except Exception:  # onnxruntime's errors (InvalidProtobuf, InvalidArgument, Fail, ...) derive from Exception
             raise CheckpointError(f"{onnx_file}: truncated or damaged (ONNX Runtime cannot load it); export the "
                                   f"model again") from None
+        self.file = onnx_file
+        self.graph_thresh = float(info.get("score_thresh", 0.0))
+        if score_thresh is not None and score_thresh < self.graph_thresh:
+            raise CheckpointError(f"{export_dir}: the exported graph keeps scores >= {self.graph_thresh:g} only; "
+                                  f"export again with --score-thresh {score_thresh:g} for lower ones")
         self.score_thresh = score_thresh  # the graph's own threshold applies first (export.json score_thresh)
 
     def read(self, path):
@@ -115,8 +119,14 @@ class OnnxPredictor:
 
     def __call__(self, images: list) -> list:
         out = []
+        from detectron_ext.checkpoint import CheckpointError
+
         for img in images:
-            boxes, classes, scores = self.session.run(None, {"image": self.preprocess(img).numpy()})
+            try:
+                boxes, classes, scores = self.session.run(None, {"image": self.preprocess(img).numpy()})
+            except Exception as e:  # (onnxruntime's errors derive from Exception)
+                raise CheckpointError(f"{self.file}: ONNX Runtime failed on an image ({type(e).__name__}); export "
+                                      f"the model again") from None
             h, w = img.shape[:2]
             boxes = torch.as_tensor(boxes) * torch.tensor([w / self.size[1], h / self.size[0]] * 2)
             inst = Instances((h, w), pred_boxes=Boxes(boxes), scores=torch.as_tensor(scores),
@@ -189,10 +199,11 @@ def predict(model_dir, inputs, out_dir, batch: int = 4, device: str = None, scor
 
 
 def _unique_names(paths) -> dict:
-    """A drawn image's name: the file's stem, with its parent folders' names where two stems collide."""
+    """A drawn image's name: the file's stem, with its parent folders' names where two stems collide (and its
+    suffix where they still do)."""
     names = {}
     for depth in range(1, 1 + max((len(p.parts) for p in paths), default=1)):
         names = {p: "_".join(p.with_suffix("").parts[-depth:]) for p in paths}
         if len(set(names.values())) == len(paths):
-            break
-    return names
+            return names
+    return {p: "_".join(p.parts[1:]).replace(".", "_") for p in paths}  # a.jpg and a.png in one folder

@@ -93,3 +93,43 @@ def build_voc(root):
     (root / "ImageSets" / "Main" / "test.txt").write_text("d\n")
     return {"format": "voc", "root": str(root), "classes": ["dent"]}, root / "JPEGImages" / "a.jpg", \
         root / "Annotations" / "a.xml"
+
+
+MARGIN = 1e-3  # a detection scoring this close to a threshold may pass on one CPU and not on another
+
+
+def same_detections(got, want, thresh):
+    """(boxes, classes, scores) of two runs: each side's detections scoring at least thresh + MARGIN have a
+    partner on the other side of the same class, score within 5e-4 and box within 0.05 px (one to one;
+    equal scores may come in any order). What holds on any CPU."""
+    got, want = [tuple(np.asarray(t) for t in d) for d in (got, want)]
+    for a, b in ((want, got), (got, want)):
+        boxes, classes, scores = b
+        unused = set(range(len(scores)))
+        confident = [(box, cls, score) for box, cls, score in zip(*a) if score >= thresh + MARGIN]
+        assert confident
+        for box, cls, score in confident:
+            partner = [j for j in unused if classes[j] == cls and abs(scores[j] - score) < 5e-4
+                       and np.abs(boxes[j] - box).max() < 0.05]
+            assert partner, (box, cls, score)
+            unused.remove(partner[0])
+
+
+def coco_detections(coco: dict, image_id: int):
+    """(boxes x1 y1 x2 y2, category ids, scores) of one image of a detections.json."""
+    anns = [x for x in coco["annotations"] if x["image_id"] == image_id]
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)]).reshape(-1, 4)
+    return boxes, np.array([a["category_id"] for a in anns]), np.array([a["score"] for a in anns])
+
+
+def lowest_kept(*cocos) -> float:
+    """The highest of the runs' lowest scores: above it every run kept all it found (the per-image cap of
+    detections cuts each run at its own score)."""
+    return max(min(a["score"] for a in c["annotations"]) for c in cocos)
+
+
+def only_progress_bars(stderr: str) -> bool:
+    """Whether a command's stderr holds nothing but tqdm progress bars (no warning, no log line)."""
+    import re
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
+    return all(re.match(r"^(predict|increment|reading [^:]+): +\d+%\||^reading [^:]+: \d+img", line) for line in lines)

@@ -23,7 +23,7 @@ from detectron_ext.modeling.decoding import StaticShapeDecoding
 from pipeline.cli import main
 from pipeline.predict import Predictor
 
-from helpers import ROOT
+from helpers import ROOT, coco_detections, only_progress_bars, same_detections
 
 SIZE = 96  # the exported model's test size (shortest edge)
 
@@ -74,25 +74,6 @@ def reference(model_dir, image_path, thresh):
     with torch.no_grad():
         inst = predictor.model([{"image": x}])[0]["instances"]
     return x, (inst.pred_boxes.tensor.numpy(), inst.pred_classes.numpy(), inst.scores.numpy())
-
-
-MARGIN = 1e-3  # a detection scoring this close to the threshold may pass on one CPU and not on another
-
-
-def same_detections(got, want, thresh):
-    """Each side's detections scoring at least thresh + MARGIN have a partner on the other side of the
-    same class, score within 5e-4 and box within 0.05 px (one to one; equal scores may come in any order)."""
-    got, want = [tuple(np.asarray(t) for t in d) for d in (got, want)]
-    for a, b in ((want, got), (got, want)):
-        boxes, classes, scores = b
-        unused = set(range(len(scores)))
-        confident = [(box, cls, score) for box, cls, score in zip(*a) if score >= thresh + MARGIN]
-        assert confident
-        for box, cls, score in confident:
-            partner = [j for j in unused if classes[j] == cls and abs(scores[j] - score) < 5e-4
-                       and np.abs(boxes[j] - box).max() < 0.05]
-            assert partner, (box, cls, score)
-            unused.remove(partner[0])
 
 
 def test_export_json_states_what_the_caller_does(exported):
@@ -185,25 +166,33 @@ def test_predict_in_onnxruntime_gives_pytorchs_detections_in_the_same_format(exp
     for backend, model in (("pytorch", model_dir), ("onnxruntime", out)):
         r = defect_il("predict", model, folder, "-o", tmp_path / backend, "--backend", backend,
                       "--score-thresh", thresh, "--batch", "2")
-        assert r.returncode == 0 and f"{len(images)} images," in r.stdout, r.stderr
-        assert "Warning" not in r.stderr
+        assert r.returncode == 0 and r.stdout == f"{len(images)} images, " + r.stdout.split(", ", 1)[1], r.stderr
+        assert only_progress_bars(r.stderr), r.stderr  # no warnings, no log lines
         runs[backend] = json.loads((tmp_path / backend / "detections.json").read_text())
         assert sorted(p.name for p in (tmp_path / backend / "drawn").iterdir()) == sorted(
             p.stem + ".jpg" for p in images)
     a, b = runs["pytorch"], runs["onnxruntime"]
     assert a["categories"] == b["categories"] and a["images"] == b["images"]
     assert (a["info"]["backend"], b["info"]["backend"]) == ("pytorch", "onnxruntime")
-
-    def detections(coco, image_id):
-        anns = [x for x in coco["annotations"] if x["image_id"] == image_id]
-        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (x["bbox"] for x in anns)]).reshape(-1, 4)
-        return boxes, np.array([x["category_id"] for x in anns]), np.array([x["score"] for x in anns])
     for im in a["images"]:
-        same_detections(detections(b, im["id"]), detections(a, im["id"]), thresh)
+        same_detections(coco_detections(b, im["id"]), coco_detections(a, im["id"]), thresh)
 
 
-def test_predict_with_onnxruntime_on_a_folder_that_is_not_an_export(model_and_images, tmp_path):
+def test_predict_with_onnxruntime_refuses_in_one_line(model_and_images, exported, tmp_path):
+    """Not an export folder; a damaged model.onnx; a threshold under the graph's own."""
     model, folder, _ = model_and_images
     r = defect_il("predict", model, folder, "-o", tmp_path / "o", "--backend", "onnxruntime")
     assert r.returncode == 1 and r.stderr.strip().splitlines() == [
         f"error: {model}: not an export folder (no export.json; `defect-il export` writes one, with --formats onnx)"]
+    _, out, _, thresh = exported
+    damaged = tmp_path / "damaged"
+    shutil.copytree(out, damaged)
+    for content in (b"", (out / "model.onnx").read_bytes()[:3000]):
+        (damaged / "model.onnx").write_bytes(content)
+        r = defect_il("predict", damaged, folder, "-o", tmp_path / "o", "--backend", "onnxruntime")
+        assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+            f"error: {damaged / 'model.onnx'}: truncated or damaged (ONNX Runtime cannot load it); export the model "
+            f"again"], r.stderr
+    r = defect_il("predict", out, folder, "-o", tmp_path / "o", "--backend", "onnxruntime", "--score-thresh",
+                  thresh / 2)
+    assert r.returncode == 1 and "the exported graph keeps scores >= " in r.stderr and "Traceback" not in r.stderr

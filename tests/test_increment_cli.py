@@ -21,9 +21,9 @@ from detectron_ext.data.sources import read_dataset
 from detectron_ext.engine import train
 from detectron_ext.file_io import atomic_write_json
 from pipeline.cli import main
-from pipeline.increment import choose_new_classes, similar_names
+from pipeline.increment import choose_new_classes, merge_by_image, similar_names
 
-from helpers import ROOT, run_config, tiny_params, voc_xml
+from helpers import ROOT, only_progress_bars, run_config, tiny_params, voc_xml
 
 OLD, NEW = ["scratch", "patch", "inclusion"], "crack"
 TINY = ["--scale", "ci", "--set", "device=cpu", "--set", "scales.ci.max_iter=4", "--set", "scales.ci.batch=2",
@@ -105,7 +105,9 @@ def test_the_command_on_a_folder_labelling_an_old_class_too(setup, tmp_path):
     md = (tmp_path / "out" / "report.md").read_text()
     assert "forgetting not measured" in md and "--old-test" in md and "held out of" in md and "patch (1 boxes)" in md
     assert "increment: 100%" in r.stderr and "4/4" in r.stderr  # the progress bar reached the end
-    assert "GFLHead" not in r.stdout + r.stderr and "Warning" not in r.stderr  # no architecture, no warnings
+    assert only_progress_bars(r.stderr), r.stderr  # no warnings, no log lines, no architecture
+    assert r.stdout.splitlines()[0].startswith("increment: ") and r.stdout.splitlines()[-1].startswith("report: ")
+    assert len(r.stdout.splitlines()) == 6 and "GFLHead" not in r.stdout
     assert "GFLHead" in (tmp_path / "out" / "checkpoints" / "log.txt").read_text()  # the log file keeps it
     cfg = load_model_config(tmp_path / "out" / "model")
     assert cfg.MODEL.CLASS_NAMES == OLD + [NEW] and cfg.MODEL.META_ARCHITECTURE == "GFL"
@@ -148,6 +150,22 @@ def test_the_model_folders_own_test_set_and_a_test_folder(setup, tmp_path):
     assert report["old_test"]["source"] == "the model folder's test set" and report["old_test"]["images"] == 16
     assert report["new_test"] == {"source": f"--test {test_folder}", "path": str(test_folder), "images": 6}
     assert report["train_images"] == 16
+    # rerun as it was: it resumes (nothing left to train) to the same report; with other settings: refused
+    main(["increment", str(model), str(new), "-o", str(tmp_path / "out"), "--test", str(test_folder), *TINY])
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == report
+    with pytest.raises(SystemExit, match=r"^error: .*out: holds an increment started with other settings .* delete "
+                                         r".*out/checkpoints to start afresh$"):
+        main(["increment", str(model), str(new), "-o", str(tmp_path / "out"), "--method", "finetune", *TINY])
+
+
+def test_the_next_test_set_holds_each_image_once_with_every_label():
+    a = {"digest": "1", "file_name": "/x/a.jpg", "boxes": [(1, 1, 5, 5, "scratches"), (2, 2, 9, 9, "inclusion")]}
+    same = {"digest": "1", "file_name": "/y/a.jpg", "boxes": [(2, 2, 9, 9, "inclusion"), (0, 0, 3, 3, "patches")]}
+    other = {"digest": "2", "file_name": "/y/b.jpg", "boxes": []}
+    merged = merge_by_image([a, same, other])
+    assert [r["file_name"] for r in merged] == ["/x/a.jpg", "/y/b.jpg"]
+    assert merged[0]["boxes"] == [(1, 1, 5, 5, "scratches"), (2, 2, 9, 9, "inclusion"), (0, 0, 3, 3, "patches")]
+    assert a["boxes"] == [(1, 1, 5, 5, "scratches"), (2, 2, 9, 9, "inclusion")]  # the inputs are left as they were
 
 
 def test_similar_class_names_are_caught():

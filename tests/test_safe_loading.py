@@ -120,6 +120,13 @@ def test_a_folder_that_is_not_a_model_says_so(tmp_path):
         load_model_config(tmp_path / "half")
 
 
+def test_a_truncated_pkl_is_named_so(tmp_path, model):
+    path = tmp_path / "imagenet.pkl"
+    path.write_bytes(pickle.dumps({"model": {"w": __import__("numpy").ones(100)}, "__author__": "x"})[:60])
+    with pytest.raises(CheckpointError, match=r"imagenet.pkl: truncated or damaged \(not a readable pickle"):
+        SafeCheckpointer(model).load(str(path))
+
+
 def test_load_torch_reads_a_plain_state_dict(tmp_path):
     torch.save({"w": torch.ones(2)}, tmp_path / "w.pth")
     assert torch.equal(load_torch(tmp_path / "w.pth")["w"], torch.ones(2))
