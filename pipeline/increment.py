@@ -32,7 +32,7 @@ from detectron_ext.data.errors import DatasetError
 from detectron_ext.data.holdout import seeded_split
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.data.sources import read_coco_file
-from detectron_ext.data.voc import voc_class_names, voc_folder, voc_records
+from detectron_ext.data.voc import voc_class_names, voc_folder, voc_records, voc_split_files
 from detectron_ext.engine import ProgressBar, train
 from detectron_ext.evaluation import DefectEvaluator, nest_per_class
 from detectron_ext.file_io import atomic_write_json, atomic_write_text, file_sha256, json_safe
@@ -41,6 +41,7 @@ from detectron_ext.modeling.distill_gfl import detector_state, init_student_from
 from .config import increment_config
 
 HELD_OUT = "held-out share of the new data"
+LISTED = "held-out images listed in the folder's ImageSets/Main"  # its own split (--test-fraction unused)
 
 
 def labelled_classes(path) -> list:
@@ -264,7 +265,8 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
     held_out = _evaluate(student, student_cfg, test_set, old, new)
     report = {"model": str(out_dir / "model"), "from": str(model_dir), "method": method, "old_classes": old,
               "new_classes": new, "train_images": len(train_records), "iterations": cfg.SOLVER.MAX_ITER,
-              "new_test": {"source": f"--test {new_test}" if new_test else HELD_OUT,
+              "new_test": {"source": f"--test {new_test}" if new_test else
+                           LISTED if Path(new_data).is_dir() and voc_split_files(new_data) else HELD_OUT,
                            "path": str(new_test or new_data), "images": len(test_records)},
               "new_classes_mAP50": held_out["mAP50_new"],
               "new_classes_AP50": {c: held_out["AP50_per_class"][c] for c in new},
@@ -297,9 +299,9 @@ def report_markdown(r: dict) -> str:
     if r["dropped_classes"]:
         lines += ["", "Labels dropped from the new data (not learnt as new classes): "
                   + ", ".join(f"{c} ({n} boxes)" for c, n in r["dropped_classes"].items()) + "."]
-    where = (f"{t['images']} images of `{t['path']}` (--test)" if t["source"] != HELD_OUT else
-             f"{t['images']} images held out of `{t['path']}`, the folder it learnt from: images like its training "
-             f"images, so expect less on other images; give your own with --test")
+    where = (f"{t['images']} images of `{t['path']}` (--test)" if t["source"].startswith("--test") else
+             f"{t['images']} images held out of `{t['path']}` ({t['source']}), the folder it learnt from: images "
+             f"like its training images, so expect less on other images; give your own with --test")
     lines += ["", f"## New classes: AP50 (%) on {where}", "", "| class | AP50 |", "|---|---|"]
     lines += [f"| {c} | {f(v)} |" for c, v in r["new_classes_AP50"].items()]
     lines += [f"| **mAP50** | {f(r['new_classes_mAP50'])} |", ""]

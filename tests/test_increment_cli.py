@@ -21,7 +21,7 @@ from detectron_ext.data.sources import read_dataset
 from detectron_ext.engine import train
 from detectron_ext.file_io import atomic_write_json
 from pipeline.cli import main
-from pipeline.increment import choose_new_classes, merge_by_image, similar_names
+from pipeline.increment import LISTED, choose_new_classes, merge_by_image, similar_names
 
 from helpers import ROOT, only_progress_bars, run_config, tiny_params, voc_xml
 
@@ -118,10 +118,20 @@ def test_the_command_on_a_folder_labelling_an_old_class_too(setup, tmp_path):
 
 
 def test_an_old_test_set_gives_each_old_class_before_and_after(setup, tmp_path):
+    """... and a folder with its own split (ImageSets/Main) is scored on its test list, as the report says."""
     teacher, new, old_test = setup
-    main(["increment", str(teacher), str(new), "-o", str(tmp_path / "out"), "--old-test", str(old_test),
+    listed = tmp_path / "listed"
+    shutil.copytree(new, listed)
+    stems = sorted(x.stem for x in (listed / "Annotations").glob("*.xml"))
+    with_crack = [x for x in stems if f"<name>{NEW}<" in (listed / "Annotations" / f"{x}.xml").read_text()]
+    (listed / "ImageSets" / "Main").mkdir(parents=True)
+    (listed / "ImageSets" / "Main" / "test.txt").write_text("\n".join(with_crack[:1]) + "\n")
+    (listed / "ImageSets" / "Main" / "train.txt").write_text("\n".join(x for x in stems if x not in with_crack[:1]))
+    main(["increment", str(teacher), str(listed), "-o", str(tmp_path / "out"), "--old-test", str(old_test),
           "--method", "erd", *TINY])
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["new_test"]["source"] == LISTED and report["new_test"]["images"] == 1
+    assert "listed in the folder's ImageSets/Main" in (tmp_path / "out" / "report.md").read_text()
     assert report["method"] == "erd" and report["old_test"]["source"] == "--old-test"
     assert set(report["old_classes_AP50_before"]) == set(report["old_classes_AP50_after"]) == set(OLD)
     assert report["old_classes_mAP50_before"] is not None and report["old_classes_mAP50_after"] is not None

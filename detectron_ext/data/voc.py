@@ -155,6 +155,16 @@ def voc_class_names(xml_paths) -> list[str]:
     return sorted(n for n in names if n)
 
 
+def voc_split_files(root):
+    """(train list, test list) of a VOC folder's own split, ImageSets/Main/{train,test}.txt (or trainval/test,
+    train/val), or None when it has none."""
+    sets = Path(root) / "ImageSets" / "Main"
+    for a, b in (("train", "test"), ("trainval", "test"), ("train", "val")):
+        if (sets / f"{a}.txt").is_file() and (sets / f"{b}.txt").is_file():
+            return sets / f"{a}.txt", sets / f"{b}.txt"
+    return None
+
+
 def voc_folder(root, class_names, aliases=None, seed=0, test_fraction=0.2,
                annotations="Annotations", images="JPEGImages", desc="VOC"):
     """Any VOC folder: Annotations/*.xml + JPEGImages/ (names configurable). Split from
@@ -164,26 +174,25 @@ def voc_folder(root, class_names, aliases=None, seed=0, test_fraction=0.2,
     xmls = sorted(ann_dir.glob("*.xml"))
     if not xmls:
         raise DatasetError(ann_dir, "no .xml annotation files")
-    sets = root / "ImageSets" / "Main"
-    split_files = [(sets / f"{a}.txt", sets / f"{b}.txt") for a, b in (("train", "test"), ("trainval", "test"), ("train", "val"))]
     by_stem = {x.stem: x for x in xmls}
-    for train_file, test_file in split_files:
-        if train_file.is_file() and test_file.is_file():
-            def listed(f):
-                out, seen = [], {}
-                for lineno, line in enumerate(read_text(f).splitlines(), start=1):
-                    if not line.strip():
-                        continue
-                    name = line.split()[0]
-                    if name not in by_stem:
-                        raise DatasetError(f, f"line {lineno}: lists {name!r}, which has no annotation in {ann_dir}")
-                    if name in seen:
-                        raise DatasetError(f, f"line {lineno}: {name!r} is listed again (first on line {seen[name]})")
-                    seen[name] = lineno
-                    out.append(by_stem[name])
-                return out
-            train, test = listed(train_file), listed(test_file)
-            break
+
+    def listed(f):
+        out, seen = [], {}
+        for lineno, line in enumerate(read_text(f).splitlines(), start=1):
+            if not line.strip():
+                continue
+            name = line.split()[0]
+            if name not in by_stem:
+                raise DatasetError(f, f"line {lineno}: lists {name!r}, which has no annotation in {ann_dir}")
+            if name in seen:
+                raise DatasetError(f, f"line {lineno}: {name!r} is listed again (first on line {seen[name]})")
+            seen[name] = lineno
+            out.append(by_stem[name])
+        return out
+
+    split = voc_split_files(root)
+    if split:
+        train, test = listed(split[0]), listed(split[1])
     else:
         train, test = seeded_split(xmls, test_fraction, seed)
     read = lambda xs, d: voc_records(xs, root / images, class_names, aliases, dataset_root=root, desc=d)
