@@ -10,6 +10,7 @@ import torch
 from detectron2.data.catalog import Metadata
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
+from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.visualizer import Visualizer
 from tqdm import tqdm
@@ -118,20 +119,18 @@ class OnnxPredictor:
         return torch.as_tensor(x.astype("float32").transpose(2, 0, 1))
 
     def __call__(self, images: list) -> list:
-        out = []
         from detectron_ext.checkpoint import CheckpointError
 
+        out = []
         for img in images:
             try:
                 boxes, classes, scores = self.session.run(None, {"image": self.preprocess(img).numpy()})
             except Exception as e:  # (onnxruntime's errors derive from Exception)
                 raise CheckpointError(f"{self.file}: ONNX Runtime failed on an image ({type(e).__name__}); export "
                                       f"the model again") from None
-            h, w = img.shape[:2]
-            boxes = torch.as_tensor(boxes) * torch.tensor([w / self.size[1], h / self.size[0]] * 2)
-            inst = Instances((h, w), pred_boxes=Boxes(boxes), scores=torch.as_tensor(scores),
+            inst = Instances(self.size, pred_boxes=Boxes(torch.as_tensor(boxes)), scores=torch.as_tensor(scores),
                              pred_classes=torch.as_tensor(classes))
-            inst.pred_boxes.clip((h, w))
+            inst = detector_postprocess(inst, *img.shape[:2])  # to the image's pixels, as the PyTorch model does
             out.append(inst if self.score_thresh is None else inst[inst.scores >= self.score_thresh])
         return out
 
