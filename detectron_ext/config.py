@@ -77,9 +77,9 @@ def add_distill_config(cfg):
     d.TEACHER_CACHE_MB = 1024    # the teacher's outputs kept between epochs, up to this size (0: off)
     d.NUM_OLD_CLASSES = 0
     d.METHOD = "sdidd"           # finetune | erd | sdidd
-    d.CLS_MODE = "global"        # none | global | selective (CR; selective: the paper; global by measurement)
-    d.REG_MODE = "global"        # BR (selective: the paper; global weighted by the old-class score by measurement)
-    d.FEAT_MODE = "none"         # FR (selective: the paper; off by default, measured: README "SD-IDD default")
+    d.CLS_MODE = "selective"     # none | global | selective (CR); selective: SD-IDD as the paper defines it
+    d.REG_MODE = "selective"     # BR
+    d.FEAT_MODE = "selective"    # FR
     d.QFL_CHANNELS = "new"       # new | all: channels of the student's own QFL (fine-tuning, SD-IDD; ERD: new)
     d.ALPHA = 2.0
     d.BETA = 2.0
@@ -88,9 +88,11 @@ def add_distill_config(cfg):
     d.CR_TEMPERATURE = 1.0
     d.BR_TEMPERATURE = 1.0
     d.BR_PER_GT = True
-    # BR global, each anchor point's weight: old_score (the student's max old-class score, ERD's) | uniform
-    # (the paper's global row); BR selective always weighs by the IoU u
-    d.BR_GLOBAL_WEIGHTING = "old_score"
+    # BR global, each anchor point's weight: uniform (the paper's global row) | old_score (the student's max
+    # old-class score, ERD's; the project's variant global_erdbox); BR selective always weighs by the IoU u
+    d.BR_GLOBAL_WEIGHTING = "uniform"
+    d.CR_OUTSIDE = "none"        # old channels where selective CR does not distil: none | background (QFL target 0)
+    d.FR_FEATURES = "raw"        # FR's MSE on raw | standardised (per image and channel) FPN features
     d.FR_LAMBDA = 0.5            # fixed λ, or the initial value of the learnable one
     d.FR_LAMBDA_MODE = "learnable"  # fixed | learnable (Otsu objective, detectron_ext/distillation/fr_lambda.py)
     d.FR_LAMBDA_TEMPERATURE = 0.05  # τ of the soft mask in λ's objective

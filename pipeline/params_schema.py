@@ -38,6 +38,7 @@ class Dataset(_Section):
     images: str = None
     train_json: str = None
     test_json: str = None
+    validation_by: Literal["image", "folder"] = None  # how the validation images are drawn (data/holdout.py)
 
     # the keys each format reads (besides format, class_groups, tasks): any other is a mistake
     KEYS: ClassVar[dict] = {"synthetic": {"num_train", "num_test", "image_size"},
@@ -51,7 +52,8 @@ class Dataset(_Section):
 
     @model_validator(mode="after")
     def _format_keys(self):
-        given = {k for k in self.model_fields_set if getattr(self, k) is not None} - {"format", "class_groups", "tasks"}
+        given = {k for k in self.model_fields_set if getattr(self, k) is not None} - {"format", "class_groups", "tasks",
+                                                                                     "validation_by"}
         for key in sorted(given - self.KEYS[self.format]):
             raise ValueError(f"{key!r} is not read by format {self.format!r} (it reads: "
                              f"{', '.join(sorted(self.KEYS[self.format])) or 'nothing more'})")
@@ -139,6 +141,7 @@ class Increment(_Section):
     teacher: str
     method: Literal["finetune", "erd", "sdidd"]
     assigner: Literal["base", "tgfs"]  # the student's, a section of `assigners`
+    distill: Optional[dict] = None     # method sdidd: keys of `distill` this chain sets otherwise (a variant)
 
 
 class Finetune(_Section):
@@ -171,6 +174,8 @@ class Distill(_Section):
     br_temperature: float = Field(gt=0)
     br_per_gt: bool
     br_global_weighting: Literal["uniform", "old_score"]
+    cr_outside: Literal["none", "background"] = None
+    fr_features: Literal["raw", "standardised"] = None
     fr_lambda: float = Field(gt=0, lt=1)
     fr_lambda_mode: Literal["fixed", "learnable"]
     fr_lambda_temperature: float = Field(gt=0)
@@ -206,7 +211,12 @@ class Launch(_Section):
         return self
 
 
+class Validation(_Section):
+    fraction: float = Field(gt=0, lt=1)
+
+
 class Evaluate(_Section):
+    split: Literal["val", "test"]
     num_images_drawn: int = Field(ge=0)
     draw_score_thresh: float = Field(ge=0, le=1)
 
@@ -240,6 +250,7 @@ class Params(_Section):
     distill: Distill = None
     train: Train
     launch: Launch
+    validation: Validation
     evaluate: Evaluate
     bench: Bench = None
 
@@ -263,6 +274,19 @@ class Params(_Section):
         needs = {"finetune": ("finetune",), "erd": ("erd",), "sdidd": ("alpha", "beta", "distill")}
         for name, inc in (self.increments or {}).items():
             known(f"increments.{name}.teacher", inc.teacher, runs)
+            if inc.distill is not None:
+                if inc.method != "sdidd":
+                    raise ValueError(f"increments.{name}.distill: only method sdidd reads 'distill' "
+                                     f"(this chain's method is {inc.method})")
+                for key in inc.distill:
+                    known(f"increments.{name}.distill", key, Distill.model_fields)
+                if self.distill is not None:
+                    try:
+                        Distill.model_validate({**self.distill.model_dump(exclude_unset=True), **inc.distill})
+                    except ValidationError as e:
+                        err = e.errors()[0]
+                        raise ValueError(f"increments.{name}.distill.{'.'.join(map(str, err['loc']))}: "
+                                         f"{err['msg']}") from None
             for section in needs[inc.method]:
                 if getattr(self, section) is None:
                     raise ValueError(f"increments.{name} uses method {inc.method}, which reads '{section}' "

@@ -22,6 +22,7 @@ from detectron_ext.modeling.efficientnet import load_imagenet_weights, resolve_w
 from detectron_ext.visualize import draw_gt_and_predictions
 
 from .config import build_config, device
+from .provenance import provenance, write_params_copy
 from .runs import RunSpec, dataset_names
 from .training_log import write_distill_trace, write_training_log
 
@@ -38,9 +39,9 @@ def train_run(params, spec: RunSpec):
 
 def _train_worker(params, spec: RunSpec):
     out_dir, model_dir = spec.checkpoint_dir, spec.model_dir
-    train_set, test_set = dataset_names(spec)
+    train_set, val_set = dataset_names(spec)  # periodic evaluation (scales' eval_period) on the validation set
     register_coco_file(train_set, spec.train_json)
-    register_coco_file(test_set, spec.test_json)
+    register_coco_file(val_set, spec.val_json)
     images = json.loads(spec.train_json.read_text())["images"]
     cfg = build_config(params, spec, len(images), native_size=min(images[0]["width"], images[0]["height"]))
     init_weights = None
@@ -73,6 +74,7 @@ def _train_worker(params, spec: RunSpec):
     # the detector alone: no teacher inside, and not the distillation's own parameters (FR's λ)
     save_model(model_dir, detector_state(unwrap(trainer.model).state_dict()), cfg, cfg.SOLVER.MAX_ITER,
                test_set=spec.test_json)  # `defect-il increment` scores the old classes on it
+    write_params_copy(model_dir, params)
     history = out_dir / EVAL_HISTORY
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
     title = f"{spec.name} ({spec.method or spec.detector}, {params['scale']} scale)"
@@ -83,7 +85,7 @@ def _train_worker(params, spec: RunSpec):
 
 
 def per_class_table(metrics, spec: RunSpec) -> str:
-    lines = [f"# {spec.name}: AP50 per class (%), pycocotools 101-point, final model", "",
+    lines = [f"# {spec.name}: AP50 per class (%) on the {metrics['split']} split, pycocotools 101-point, final model", "",
              "| class | group | AP50 |", "|---|---|---|"]
     for c, v in metrics["AP50_per_class"].items():
         group = "old" if c in spec.old_classes else "new"
@@ -95,12 +97,13 @@ def per_class_table(metrics, spec: RunSpec) -> str:
 
 
 def evaluate_run(params, spec: RunSpec) -> dict:
-    """pycocotools on the phase's test set: returns the metrics (AP50 per class, mAP50 old/new/all,
+    """pycocotools on the phase's validation or test set (params `evaluate.split`): returns the metrics (AP50 per class, mAP50 old/new/all,
     AP@[.5:.95], in %; the best periodic evaluation beside the final model's) and draws a few test
     images, ground truth beside predictions, into plot_dir/samples/."""
     setup_logger(name="detectron2")
-    _, test_set = dataset_names(spec)
-    register_coco_file(test_set, spec.test_json)
+    split = params["evaluate"]["split"]
+    _, test_set = dataset_names(spec, split)
+    register_coco_file(test_set, spec.eval_json(split))
     model, cfg = load_model(spec.model_dir)
     cfg.DATASETS.TEST = (test_set,)
     torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
@@ -115,9 +118,10 @@ def evaluate_run(params, spec: RunSpec) -> dict:
     out = json_safe({"run": spec.name, "detector": spec.detector, "assigner": spec.assigner, "method": spec.method,
                     "teacher": spec.teacher,
                     "phase": spec.phase, "dataset": params["dataset"], "task": str(params.get("task", "default")),
-                    "scale": params["scale"], "iterations": cfg.SOLVER.MAX_ITER, **metrics,
+                    "scale": params["scale"], "split": split, "iterations": cfg.SOLVER.MAX_ITER, **metrics,
                     "best_periodic": None if best is None else
-                    {k: best[k] for k in ("iteration", "mAP50", "mAP50_old", "mAP50_new", "AP")}})
+                    {k: best[k] for k in ("iteration", "mAP50", "mAP50_old", "mAP50_new", "AP")},
+                    "provenance": provenance(params, spec)})
 
     dicts = DatasetCatalog.get(test_set)  # a few test images, evenly spaced through the set
     n = int(params["evaluate"]["num_images_drawn"])

@@ -26,6 +26,17 @@ class RunSpec:
     method: str = ""      # incremental runs: finetune | erd | sdidd
     teacher: str = ""     # incremental runs: the run whose final model is the teacher
     assigner: str = "base"  # base (the detector's own: ATSS for GFL, FCOS's rule) | tgfs
+    val_json: Path = None   # the validation images (periodic evaluation; `evaluate.split: val`); None: test_json
+
+    def __post_init__(self):
+        if self.val_json is None:
+            self.val_json = self.test_json
+
+    def eval_json(self, split: str) -> Path:
+        """The set a final evaluation scores: params `evaluate.split`, val or test."""
+        if split not in ("val", "test"):
+            raise ValueError(f"evaluate.split must be val or test, not {split!r}")
+        return self.val_json if split == "val" else self.test_json
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -65,7 +76,8 @@ def run_spec(params, name: str) -> RunSpec:
         raise SystemExit(f"params.yaml: run {name!r} has phase {phase}, but there are {len(groups)} class groups")
     old, new, prefix = phase_classes(groups, phase)
     return RunSpec(name, run.get("detector", "gfl"), phase, SPLITS / f"{prefix}_train.json",
-                   SPLITS / f"{prefix}_test.json", old + new, old, new, assigner=run["assigner"])
+                   SPLITS / f"{prefix}_test.json", old + new, old, new, assigner=run["assigner"],
+                   val_json=SPLITS / f"{prefix}_val.json")
 
 
 def increment_specs(params, name: str) -> list:
@@ -90,11 +102,22 @@ def increment_specs(params, name: str) -> list:
         old, new, prefix = phase_classes(groups, str(k))
         specs.append(RunSpec(f"{name}/phase{k}", teacher.detector, str(k), SPLITS / f"{prefix}_train.json",
                              SPLITS / f"{prefix}_test.json", old + new, old, new, method,
-                             teacher.name if k == 1 else f"{name}/phase{k - 1}", chain["assigner"]))
+                             teacher.name if k == 1 else f"{name}/phase{k - 1}", chain["assigner"],
+                             SPLITS / f"{prefix}_val.json"))
     return specs
 
 
-def dataset_names(spec: RunSpec):
-    """detectron2 catalog names of a run's train and test sets."""
+def chain_params(params: dict, name: str) -> dict:
+    """The params an incremental chain trains with: `distill` with the chain's own `distill` keys set
+    over it (a variant of SD-IDD, named for what it does, beside the paper's method)."""
+    own = (params.get("increments", {}).get(name) or {}).get("distill")
+    if not own:
+        return params
+    return {**params, "distill": {**params["distill"], **own}}
+
+
+def dataset_names(spec: RunSpec, evaluated: str = "val"):
+    """detectron2 catalog names of a run's training set and of the set it is evaluated on (the
+    validation set during training)."""
     key = spec.name.replace("/", "_")
-    return f"{key}_train", f"{key}_test"
+    return f"{key}_train", f"{key}_{evaluated}"

@@ -1,6 +1,7 @@
 """Stage increment: one class-incremental chain of params.yaml `increments` over every later phase
 of the task: phase 1's student is distilled from the `teacher` run's final model, each later
-phase's from the phase before (fine-tuning, ERD or SD-IDD: `method`, `alpha`, `beta`, `distill`).
+phase's from the phase before (fine-tuning, ERD or SD-IDD: `method`, `alpha`, `beta`, `distill`, with the
+chain's own `distill` keys over it for a variant).
 Each phase is trained (resumable, like the train stage) and evaluated on its test set (all classes
 seen so far).
 
@@ -15,17 +16,19 @@ import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before det
 from detectron_ext.file_io import atomic_write_json, atomic_write_text
 from pipeline.params import load_params, run_stage
 from pipeline.runner import evaluate_run, per_class_table, train_run
-from pipeline.runs import METRICS, increment_specs
+from pipeline.runs import METRICS, chain_params, increment_specs
 
 
 def main(name):
-    params = load_params()
+    params = chain_params(load_params(), name)
     phases, tables = {}, []
     for spec in increment_specs(params, name):
         train_run(params, spec)
         phases[spec.phase] = evaluate_run(params, spec)
         tables.append(per_class_table(phases[spec.phase], spec))
-    atomic_write_json(METRICS / f"{name}.json", {**phases[spec.phase], "run": name, "phases": phases})
+    variant = params["increments"][name].get("distill")  # a variant's own distill keys, recorded beside its method
+    atomic_write_json(METRICS / f"{name}.json", {**phases[spec.phase], "run": name, "phases": phases,
+                                                 **({"variant_distill": variant} if variant else {})})
     atomic_write_text(METRICS / f"{name}.md", "\n".join(tables))
 
 

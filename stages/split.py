@@ -1,14 +1,17 @@
-"""Stage split: class-incremental task sets (data/splits/*.json) and their statistics (metrics/).
+"""Stage split: the validation images held out of the training set, the class-incremental task sets
+(data/splits/*.json: phaseK_train / _val / _test, joint_*) and their statistics (metrics/).
 
-Reads params: dataset, task, datasets.<dataset>.class_groups (or .tasks.<task>).
+Reads params: seed, validation, dataset, task, datasets.<dataset>.class_groups (or .tasks.<task>),
+datasets.<dataset>.validation_by.
 """
 import json
 
 import pandas as pd
 
+from detectron_ext.data.holdout import split_off, validation_images
 from detectron_ext.data.incremental import box_orientation, incremental_sets, set_statistics
 from detectron_ext.file_io import atomic_write_json, atomic_write_text, staged_dir
-from pipeline.params import class_groups, load_params, run_stage
+from pipeline.params import class_groups, dataset_spec, load_params, run_stage
 from pipeline.runs import METRICS, PREPARED, SPLITS
 
 
@@ -36,7 +39,9 @@ def main():
     groups = class_groups(params)
     train = json.loads((PREPARED / "train.json").read_text())
     test = json.loads((PREPARED / "test.json").read_text())
-    sets = incremental_sets(train, test, groups)
+    by = dataset_spec(params).get("validation_by", "image")
+    train, val = split_off(train, validation_images(train, params["validation"]["fraction"], params["seed"], by))
+    sets = incremental_sets(train, test, groups, val)
     with staged_dir(SPLITS) as staging:  # replaced as a whole: no set of an earlier task survives
         for name, coco in sets.items():
             atomic_write_json(staging / f"{name}.json", coco)

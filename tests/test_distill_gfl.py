@@ -30,7 +30,7 @@ def teacher_path(tmp_path):
 
 
 @pytest.mark.parametrize("method, modes", [
-    ("sdidd", {}), ("sdidd", {"feat_mode": "selective"}),
+    ("sdidd", {}), ("sdidd", {"feat_mode": "none"}), ("sdidd", {"cr_outside": "background", "fr_features": "standardised"}),
     ("sdidd", {"cls_mode": "global", "reg_mode": "global", "feat_mode": "global"}),
     ("sdidd", {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none", "cr_confidence": "sigmoid"}),
     ("erd", {"fr_lambda_mode": "learnable"}), ("finetune", {"fr_lambda_mode": "learnable"})])
@@ -46,8 +46,9 @@ def test_student_trains_with_every_method(teacher_path, method, modes):
     total.backward()
     expected = {"finetune": set(), "erd": {"loss_distill_cls", "loss_distill_reg"}}.get(
         method, {f"loss_distill_{k}" for k in ("cls", "reg", "feat")
-                 if modes.get(f"{k}_mode", "none" if k == "feat" else "selective") != "none"})
+                 if modes.get(f"{k}_mode", "selective") != "none"})
     assert {k for k in losses if k.startswith("loss_distill")} == expected
+    assert ("loss_old_background" in losses) == (modes.get("cr_outside") == "background")
     if method != "sdidd":  # FR's λ belongs to SD-IDD: no parameter, no constant loss term in the log
         assert "loss_fr_lambda" not in losses and not hasattr(model, "distill_fr_lambda_logit")
 
@@ -142,6 +143,37 @@ def test_sdidd_with_every_part_none_is_fine_tuning(teacher_path):
     assert all(torch.equal(g_ft[n], g_bare[n]) for n in g_ft)
 
 
+def perturbed_student(cfg):
+    """A student that differs from its teacher (GN undoes a mere rescaling), with varied boxes for BR."""
+    model = build_model(cfg)
+    init_student_from_teacher(model)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        model.head.bbox_pred.weight.add_(torch.randn_like(model.head.bbox_pred.weight))
+    return model.train()
+
+
+def test_the_default_sdidd_reads_alpha_and_beta(teacher_path):
+    """SD-IDD as the paper defines it, the config's defaults: CR, BR and FR selective, so `-S alpha=...`
+    moves what CR selects and its loss, `-S beta=...` what BR selects and its loss."""
+    from detectron_ext.config import new_config
+    d = new_config().MODEL.DISTILL
+    assert (d.CLS_MODE, d.REG_MODE, d.FEAT_MODE) == ("selective", "selective", "selective")
+    out = {}
+    for alpha, beta in ((2.0, 2.0), (0.5, 2.0), (2.0, 0.5)):
+        model = perturbed_student(student_cfg(teacher_path, alpha=alpha, beta=beta, topk=60))
+        with EventStorage() as storage:
+            losses = model([batch(True)])
+            latest = storage.latest()
+        out[alpha, beta] = (latest["distill/selected_cls"][0], latest["distill/selected_reg"][0],
+                            losses["loss_distill_cls"].item(), losses["loss_distill_reg"].item())
+    base, low_alpha, low_beta = out[2.0, 2.0], out[0.5, 2.0], out[2.0, 0.5]
+    assert low_alpha[0] > base[0] and low_alpha[2] != base[2] and low_alpha[1] == base[1]
+    assert low_beta[1] > base[1] and low_beta[3] != base[3] and low_beta[0] == base[0]
+
+
 def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path):
     """An image that selects nothing (no GT: BR and FR select nothing) does not dilute the others: the
     batch's loss is the mean over all selected anchors, not a mean of per-image means."""
@@ -166,7 +198,8 @@ def test_sdidd_losses_are_normalised_by_the_batchs_selected_anchors(teacher_path
 def test_br_weighted_by_the_old_class_score_lands_where_the_student_sees_old_objects(teacher_path):
     """br_global_weighting old_score (ERD's weight) with BR global: the KL's weighted mean over anchor
     points, each by the student's detached max old-class score; anchor points it scores 0 add nothing."""
-    model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="global", br_global_weighting="old_score"))
+    model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="global", feat_mode="none",
+                                    br_global_weighting="old_score"))
     init_student_from_teacher(model)
     torch.manual_seed(0)
     with torch.no_grad():
@@ -189,7 +222,7 @@ def test_br_weighted_by_the_old_class_score_lands_where_the_student_sees_old_obj
     selective = {}
     for weighting in ("uniform", "old_score"):
         torch.manual_seed(0)
-        model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="selective",
+        model = build_model(student_cfg(teacher_path, cls_mode="none", reg_mode="selective", feat_mode="none",
                                         br_global_weighting=weighting))
         init_student_from_teacher(model)
         with torch.no_grad():

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from detectron_ext.distillation.losses import (classification_distillation, feature_distillation,
+from detectron_ext.distillation.losses import (background_qfl, classification_distillation, feature_distillation,
+                                               standardise,
                                                regression_distillation)
 
 
@@ -54,6 +55,29 @@ def test_feature_distillation_mean_vs_sum():
     mask = torch.tensor([True, True])
     assert feature_distillation(t, s, mask).item() == pytest.approx(0.5)
     assert feature_distillation(t, s, mask, reduction="sum").item() == pytest.approx(2.0)
+
+
+def test_background_qfl_sums_the_qfl_at_target_zero_over_the_selected_anchors():
+    logits = torch.tensor([[0.0, 2.0], [-3.0, 1.0], [5.0, 5.0]])
+    mask = torch.tensor([True, True, False])
+    sig = logits[:2].sigmoid()
+    expected = (torch.nn.functional.softplus(logits[:2]) * sig ** 2).sum()  # BCE(x, 0) · σ(x)^β
+    assert background_qfl(logits, mask, 2.0).item() == pytest.approx(expected.item(), rel=1e-6)
+    # a confident old-class answer on background costs more than a quiet one
+    assert background_qfl(torch.tensor([[3.0]]), torch.tensor([True])) > background_qfl(torch.tensor([[-3.0]]),
+                                                                                          torch.tensor([True]))
+    assert background_qfl(logits, torch.zeros(3, dtype=torch.bool)).item() == 0.0
+
+
+def test_standardised_features_ignore_the_scale_and_offset_of_a_channel():
+    torch.manual_seed(0)
+    f = torch.randn(2, 3, 4, 5)
+    g = 7.0 * f + 3.0  # the same pattern, 7x larger, shifted
+    assert torch.allclose(standardise(f), standardise(g), atol=1e-4)
+    z = standardise(g)
+    assert torch.allclose(z.mean(dim=(2, 3)), torch.zeros(2, 3), atol=1e-5)
+    assert torch.allclose(z.var(dim=(2, 3), unbiased=False), torch.ones(2, 3), atol=1e-3)
+    assert torch.isfinite(standardise(torch.ones(1, 2, 3, 3))).all()  # a constant channel: 0, not NaN
 
 
 @pytest.mark.parametrize("fn, shape", [(classification_distillation, (5, 3)),

@@ -63,18 +63,25 @@ def test_chain_method_must_be_known(params):
 
 
 def test_dvc_stages_depend_on_their_methods_params_only():
-    """What dvc.yaml declares (read by DVC itself): alpha / beta / distill are the sdidd stage's alone,
-    erd and finetune their stages' alone, and a training run depends on its scale's entry only."""
+    """What dvc.yaml declares (read by DVC itself): alpha / beta are the sdidd stage's alone, distill the
+    chains of method sdidd (the paper's and the project's variant), erd and finetune their stages' alone,
+    and a training run depends on its scale's entry only."""
+    import yaml
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
     from helpers import ROOT
 
+    chains = yaml.safe_load((ROOT / "params.yaml").read_text())["increments"]
+    sdidd_chains = {n for n, c in chains.items() if c["method"] == "sdidd"}
+    assert sdidd_chains == {"sdidd", "global_erdbox"}
+
     with Repo(str(ROOT)) as repo:
         params = {s.addressing: {p for d in s.deps if isinstance(d, ParamsDependency) for p in d.params}
                   for s in repo.index.stages}
     for stage, deps in params.items():
-        assert ("alpha" in deps) == ("beta" in deps) == ("distill" in deps) == (stage == "sdidd"), stage
+        assert ("alpha" in deps) == ("beta" in deps) == (stage == "sdidd"), stage
+        assert ("distill" in deps) == (stage in sdidd_chains), stage
         assert ("erd" in deps) == (stage == "erd") and ("finetune" in deps) == (stage == "finetune"), stage
         assert "scales" not in deps and "method" not in deps, stage
     assert "scales.ci" in params["train@gfl_teacher"] and "runs.gfl_teacher" in params["sdidd"]
@@ -116,13 +123,18 @@ def test_dvc_status_after_a_param_change_lists_only_the_stages_that_read_it(tmp_
     assert json.loads(dvc("status", "--json")) == {}
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    cases = [("alpha", 3.0, {"sdidd"}), ("distill.topk", 50, {"sdidd"}), ("erd.cls_alpha", 1.0, {"erd"}),
+    chains = {"finetune", "erd", "sdidd", "global_erdbox"}
+    cases = [("alpha", 3.0, {"sdidd"}), ("beta", 1.5, {"sdidd"}), ("distill.topk", 50, {"sdidd", "global_erdbox"}),
+             ("increments.global_erdbox.distill.cls_mode", "selective", {"global_erdbox", "report"}),  # report: the names
+             ("erd.cls_alpha", 1.0, {"erd"}),
+             ("validation.fraction", 0.3, {"split"}),
+             ("evaluate.split", "test", chains | {f"evaluate@{r}" for r in base["runs"]}),
              ("finetune.qfl_channels", "all", {"finetune"}),
              ("bench.steps", 3, {"bench"}),
              ("assigners.tgfs.reweight", "quality", {f"train@{r}" for r, v in base["runs"].items() if v["assigner"] == "tgfs"}),
              ("scales.paper.lr", 0.5, set()),                  # a scale that is not the active one
              ("datasets.deeppcb.root", "elsewhere", set()),    # a dataset that is not the active one
-             ("evaluate.num_images_drawn", 2, {"finetune", "erd", "sdidd"} | {f"evaluate@{r}" for r in base["runs"]})]
+             ("evaluate.num_images_drawn", 2, chains | {f"evaluate@{r}" for r in base["runs"]})]
     for key, value, expected in cases:
         p = yaml.safe_load(yaml.safe_dump(base))
         *parents, leaf = key.split(".")

@@ -4,8 +4,9 @@ Global class order = the groups concatenated; category id = position in that ord
 model of phase k has channels 0..seen_k-1 and the old classes keep their channel when new ones
 are appended. Phase k:
   train: images holding at least one box of group k, with only group k's boxes;
-  test:  every test image, with the boxes of all classes seen so far (groups 0..k).
-Joint: every training image with all classes; every test image with all classes.
+  test:  every test image, with the boxes of all classes seen so far (groups 0..k);
+  val:   the same from the validation images (carved from the training images, data/holdout.py).
+Joint: every training image with all classes; every test (validation) image with all classes.
 """
 import copy
 
@@ -51,8 +52,9 @@ def _subset(coco, order, keep_classes, keep_image):
     return out
 
 
-def incremental_sets(train, test, class_groups):
-    """Returns {set_name: coco}: phase{k}_train / phase{k}_test for every group, joint_train / joint_test."""
+def incremental_sets(train, test, class_groups, val=None):
+    """Returns {set_name: coco}: phase{k}_train / phase{k}_test (and phase{k}_val with `val`) for every
+    group, joint_train / joint_test (joint_val)."""
     dataset_classes = [c["name"] for c in sorted(train["categories"], key=lambda c: c["id"])]
     order = class_order(class_groups, dataset_classes)
     sets = {}
@@ -61,9 +63,12 @@ def incremental_sets(train, test, class_groups):
         seen = seen + list(group)
         group_set = set(group)
         sets[f"phase{k}_train"] = _subset(train, seen, group_set, lambda names: bool(names & group_set))
-        sets[f"phase{k}_test"] = _subset(test, seen, set(seen), lambda names: True)
-    sets["joint_train"] = _subset(train, order, set(order), lambda names: True)
-    sets["joint_test"] = _subset(test, order, set(order), lambda names: True)
+        for part, coco in (("val", val), ("test", test)):
+            if coco is not None:
+                sets[f"phase{k}_{part}"] = _subset(coco, seen, set(seen), lambda names: True)
+    for part, coco in (("train", train), ("val", val), ("test", test)):
+        if coco is not None:
+            sets[f"joint_{part}"] = _subset(coco, order, set(order), lambda names: True)
     return sets
 
 

@@ -48,3 +48,22 @@ def feature_distillation(teacher_feat, student_feat, mask, reduction: str = "mea
     sq = (teacher_feat[mask].detach() - student_feat[mask]) ** 2
     per_anchor = sq.mean(dim=1) if reduction == "mean" else sq.sum(dim=1)
     return per_anchor.mean()
+
+
+def background_qfl(student_logits, mask, beta: float = 2.0):
+    """Σ of the QFL with target 0 (background) over the selected anchors' channels (N, C): the student's
+    own classification loss on channels it has no label for, where `mask` says they are background."""
+    from ..modeling.gfl_losses import quality_focal_loss  # here: detectron_ext.modeling imports this module
+
+    if not mask.any():
+        return _zero(student_logits)
+    logits = student_logits[mask]
+    return quality_focal_loss(logits, torch.zeros_like(logits), beta).sum()
+
+
+def standardise(feature: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """A feature map (B, C, H, W) with each channel of each image at zero mean and unit variance over its
+    locations (as PKD does before its feature MSE): the distillation sees the pattern, not the scale."""
+    mean = feature.mean(dim=(2, 3), keepdim=True)
+    std = feature.var(dim=(2, 3), keepdim=True, unbiased=False).add(eps).sqrt()
+    return (feature - mean) / std

@@ -13,8 +13,9 @@ from torch.profiler import record_function
 from ..checkpoint import load_torch
 from ..distillation import erd
 from ..distillation.fr_lambda import relative_iou, soft_otsu_separability
-from ..distillation.losses import (classification_distillation, feature_distillation,
-                                   regression_distillation)
+from ..distillation.losses import (background_qfl, classification_distillation, feature_distillation,
+                                   regression_distillation, standardise)
+from ..distributed import shared_normaliser
 from ..distillation.selection import (difficulty_mask, difficulty_thresholds, select_cascaded_regression,
                                       select_high_confidence)
 from ..distillation.teacher_cache import TeacherCache, stack
@@ -33,7 +34,7 @@ class DistillGFL(GFL):
     def __init__(self, *, teacher: GFL, num_old_classes: int, method: str, cls_mode: str, reg_mode: str,
                  feat_mode: str, qfl_channels: str, alpha: float, beta: float, topk: int, cr_confidence: str,
                  cr_temperature: float, br_temperature: float, br_per_gt: bool, br_global_weighting: str,
-                 fr_lambda: float,
+                 fr_lambda: float, cr_outside: str, fr_features: str,
                  fr_lambda_mode: str, fr_lambda_temperature: float, fr_lambda_weight: float, cls_weight: float,
                  reg_weight: float, feat_weight: float, erd_options: dict, teacher_cache_mb: int, **kwargs):
         """Arguments as `from_config` reads them from MODEL.DISTILL and MODEL.ERD (defaults:
@@ -67,6 +68,14 @@ class DistillGFL(GFL):
         if br_global_weighting not in ("uniform", "old_score"):
             raise ValueError(f"br_global_weighting must be uniform or old_score, not {br_global_weighting!r}")
         self.br_global_weighting = br_global_weighting
+        # the old classes' channels at the anchor points selective CR leaves out: none (no loss, the paper's
+        # words) | background (the student's QFL with target 0 there)
+        if cr_outside not in ("none", "background"):
+            raise ValueError(f"cr_outside must be none or background, not {cr_outside!r}")
+        # FR's MSE on the FPN features as they are (raw) or standardised per image and channel (PKD's)
+        if fr_features not in ("raw", "standardised"):
+            raise ValueError(f"fr_features must be raw or standardised, not {fr_features!r}")
+        self.cr_outside, self.fr_features = cr_outside, fr_features
         self.cls_weight, self.reg_weight, self.feat_weight = cls_weight, reg_weight, feat_weight
         self.erd = dict(erd_options)  # MODEL.ERD
         if method == "erd" and set(ERD_KEYS) - set(self.erd):
@@ -104,7 +113,7 @@ class DistillGFL(GFL):
                     qfl_channels=d.QFL_CHANNELS, alpha=d.ALPHA, beta=d.BETA, topk=d.TOPK,
                     cr_confidence=d.CR_CONFIDENCE, cr_temperature=d.CR_TEMPERATURE,
                     br_temperature=d.BR_TEMPERATURE, br_per_gt=d.BR_PER_GT, br_global_weighting=d.BR_GLOBAL_WEIGHTING,
-                    fr_lambda=d.FR_LAMBDA,
+                    fr_lambda=d.FR_LAMBDA, cr_outside=d.CR_OUTSIDE, fr_features=d.FR_FEATURES,
                     fr_lambda_mode=d.FR_LAMBDA_MODE, fr_lambda_temperature=d.FR_LAMBDA_TEMPERATURE,
                     fr_lambda_weight=d.FR_LAMBDA_WEIGHT,
                     cls_weight=d.CLS_WEIGHT, reg_weight=d.REG_WEIGHT, feat_weight=d.FEAT_WEIGHT,
@@ -132,7 +141,9 @@ class DistillGFL(GFL):
         if self.method == "finetune":
             return losses
         cls_t, reg_t, *feats_t = self.teacher_predictions(images.tensor)
-        losses.update(self.distillation_losses(anchors_t, features, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances))
+        num_pos = sum(int((m >= 0).sum()) for m in matched)
+        losses.update(self.distillation_losses(anchors_t, features, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances,
+                                               num_pos))
         return losses
 
     def teacher_predictions(self, images: torch.Tensor) -> tuple:
@@ -158,9 +169,10 @@ class DistillGFL(GFL):
         _, cls_t, reg_t = self.teacher.dense_predictions(feats, [self.fp32(p) for p in head])
         return (cls_t, reg_t, *feats) if self.feat_mode != "none" else (cls_t, reg_t)
 
-    def distillation_losses(self, anchors, feats_s, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances):
+    def distillation_losses(self, anchors, feats_s, feats_t, cls_s, reg_s, cls_t, reg_t, gt_instances, num_pos=0):
         """ERD's or SD-IDD's distillation losses for a batch. Selection is per image; SD-IDD's losses
-        are normalised by the batch's selected anchors (an image that selects nothing dilutes nothing)."""
+        are normalised by the batch's selected anchors (an image that selects nothing dilutes nothing);
+        CR's background term (`cr_outside`) by the positives, as the student's QFL (`num_pos`)."""
         if self.method == "erd":
             return self.erd_losses(anchors, cls_s, reg_s, cls_t, reg_t)
         oc = self.num_old_classes
@@ -202,6 +214,9 @@ class DistillGFL(GFL):
             m = masks["cls"].flatten()
             out["loss_distill_cls"] = self.cls_weight * classification_distillation(
                 cls_t.flatten(0, 1), cls_s[..., :oc].flatten(0, 1), m)
+        if self.cls_mode == "selective" and self.cr_outside == "background":
+            out["loss_old_background"] = self.qfl_weight * background_qfl(
+                cls_s[..., :oc].flatten(0, 1), ~masks["cls"].flatten(), self.qfl_beta) / shared_normaliser(num_pos)
         if self.reg_mode != "none":
             m = masks["reg"].flatten()
             by_old_score = self.reg_mode == "global" and self.br_global_weighting == "old_score"
@@ -214,6 +229,8 @@ class DistillGFL(GFL):
                 reg_t.flatten(0, 1), reg_s.flatten(0, 1), m, weight, self.reg_max, self.br_temperature,
                 normalise="weight" if by_old_score else "count")
         if self.feat_mode != "none":
+            if self.fr_features == "standardised":
+                feats_s, feats_t = [standardise(f) for f in feats_s], [standardise(f) for f in feats_t]
             flat_s = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_s], dim=1)
             flat_t = torch.cat([permute_to_N_HWA_K(f, f.shape[1]) for f in feats_t], dim=1)
             out["loss_distill_feat"] = self.feat_weight * feature_distillation(

@@ -1,0 +1,82 @@
+"""tools/results_tables.py: README tables from the runs in results/, with provenance, paired differences."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+sys.path.insert(0, str(TOOLS))
+import results_tables  # noqa: E402
+
+
+def write_run(folder, name, old, new, split="test", teacher_sha="abc12345ff", provenance=True):
+    run = folder / name
+    run.mkdir(parents=True)
+    prov = {"params_sha256": "p" * 64, "code_commit": "0123456789abcdef", "teacher": "gfl_teacher" if "_t" in name else None,
+            "teacher_sha256": teacher_sha if "_t" in name else None}
+    (run / "metrics.json").write_text(json.dumps({"mAP50_old": old, "mAP50_new": new, "mAP50": (old + new) / 2,
+                                                  "split": split, **({"provenance": prov} if provenance else {})}))
+
+
+@pytest.fixture
+def repo(tmp_path):
+    runs = tmp_path / "results" / "x"
+    write_run(runs, "joint_s0", 70.0, 68.0)
+    for teacher, shift in (("a", 0.0), ("b", 2.0)):
+        for seed in (0, 1):
+            write_run(runs, f"erd_t{teacher}_s{seed}", 50.0 + shift, 40.0 + seed, teacher_sha=f"{teacher}" * 10)
+            write_run(runs, f"sdidd_t{teacher}_s{seed}", 54.0 + shift, 42.0 + seed, teacher_sha=f"{teacher}" * 10)
+    tables = {"demo": {"runs": "results/x", "split": "test", "compare": ["erd"],
+                       "rows": {"joint": "joint training", "erd": "ERD", "sdidd": "SD-IDD"}}}
+    (tmp_path / "results" / "tables.yaml").write_text(yaml.safe_dump(tables, sort_keys=False))
+    (tmp_path / "README.md").write_text("intro\n<!-- results-table: demo -->\nold typed table\n"
+                                        "<!-- /results-table: demo -->\nend\n")
+    return tmp_path
+
+
+def test_rows_give_mean_std_over_runs_and_the_paired_difference(repo):
+    table = yaml.safe_load((repo / "results" / "tables.yaml").read_text())["demo"]
+    text = results_tables.render(table, repo)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
+    assert rows[4][:4] == ["SD-IDD", "4", "a, b", "55.0 ± 1.2"]  # old: 54, 54, 56, 56
+    assert rows[4][6] == "+3.0 ± 0.0 (4)"  # SD-IDD − ERD on each of the 4 (teacher, seed) pairs: (4 + 2) / 2
+    assert rows[3][6] == ""  # the compared row itself
+    assert rows[2][:6] == ["joint training", "1", "-", "70.0", "68.0", "69.0"] and rows[2][6] == ""
+    assert "teachers a: sha256 aaaaaaaa" in text and "b: sha256 bbbbbbbb" in text
+
+
+def test_the_readme_block_is_replaced_and_check_sees_a_stale_one(repo):
+    cmd = [sys.executable, str(TOOLS / "results_tables.py"), "--tables", str(repo / "results" / "tables.yaml"),
+           "--readme", str(repo / "README.md")]
+    stale = subprocess.run(cmd + ["--check"], capture_output=True, text=True)
+    assert stale.returncode == 1 and "is not what" in stale.stderr
+    assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+    readme = (repo / "README.md").read_text()
+    assert "old typed table" not in readme and readme.startswith("intro\n") and readme.endswith("end\n")
+    assert subprocess.run(cmd + ["--check"], capture_output=True, text=True).returncode == 0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("split", "scored on the val split, the table reads test"),
+    ("provenance", "no provenance"),
+    ("unlisted", "rows the table does not list: other")])
+def test_runs_without_provenance_or_on_another_split_are_refused(repo, case, message):
+    runs = repo / "results" / "x"
+    if case == "split":
+        write_run(runs, "sdidd_ta_s5", 1.0, 1.0, split="val")
+    elif case == "provenance":
+        write_run(runs, "sdidd_ta_s5", 1.0, 1.0, provenance=False)
+    else:
+        write_run(runs, "other_ta_s0", 1.0, 1.0)
+    table = yaml.safe_load((repo / "results" / "tables.yaml").read_text())["demo"]
+    with pytest.raises(results_tables.TableError, match=message):
+        results_tables.render(table, repo)
+
+
+def test_the_projects_readme_tables_are_what_results_generate():
+    """No typed result table: every block in README.md is what results/tables.yaml generates."""
+    r = subprocess.run([sys.executable, str(TOOLS / "results_tables.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

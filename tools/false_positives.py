@@ -1,0 +1,74 @@
+"""Where a model's detections of each class land: on an object of that class (true), on an object of
+another class (confused), or on no object at all (background). A student whose old-class channels get no
+loss away from the anchors CR selects may answer old classes on background and on the new objects: this
+counts it (README "SD-IDD").
+
+A detection counts as true when it overlaps (IoU > --iou) a GT box of its own class, confused when it
+overlaps only boxes of other classes, background otherwise. Counts are per 100 images.
+
+Usage: python tools/false_positives.py MODEL_DIR SPLIT_JSON [--score 0.3] [--iou 0.5] [--every 1]
+  e.g. python tools/false_positives.py models/sdidd/phase1 data/splits/phase1_val.json
+"""
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import detectron_ext.modeling  # noqa: E402,F401  (registers GFL / FCOS)
+from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
+from pycocotools.coco import COCO  # noqa: E402
+
+from pipeline.predict import Predictor  # noqa: E402
+
+
+def tally(predictor, coco: COCO, image_root: str, every: int, iou: float, score: float) -> pd.DataFrame:
+    """Per predicted class: detections per 100 images that are true, confused (as which GT class) or background."""
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    counts = {c: Counter() for c in predictor.classes}
+    image_ids = sorted(coco.getImgIds())[::every]
+    for image_id in image_ids:
+        info = coco.loadImgs(image_id)[0]
+        inst = predictor([predictor.read(Path(image_root) / info["file_name"])])[0]
+        inst = inst[inst.scores > score]
+        anns = coco.imgToAnns[image_id]
+        gt = Boxes(torch.tensor([BoxMode.convert(a["bbox"], BoxMode.XYWH_ABS, BoxMode.XYXY_ABS) for a in anns],
+                                dtype=torch.float32).reshape(-1, 4))
+        gt_classes = [names[a["category_id"]] for a in anns]
+        overlaps = pairwise_iou(inst.pred_boxes, gt) > iou  # detection x GT
+        for cls, hits in zip(inst.pred_classes.tolist(), overlaps):
+            name = predictor.classes[cls]
+            hit = {gt_classes[g] for g in hits.nonzero().flatten().tolist()}
+            counts[name]["true" if name in hit else "confused" if hit else "background"] += 1
+            if hit and name not in hit:
+                counts[name]["on " + "/".join(sorted(hit))] += 1
+    table = pd.DataFrame(counts).T.fillna(0) * 100.0 / max(len(image_ids), 1)
+    for column in ("true", "confused", "background"):
+        if column not in table:
+            table[column] = 0.0
+    first = ["true", "confused", "background"]
+    return table[first + sorted(c for c in table if c not in first)].round(1)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model_dir")
+    ap.add_argument("split_json")
+    ap.add_argument("--every", type=int, default=1, help="every N-th image (sorted by id)")
+    ap.add_argument("--iou", type=float, default=0.5)
+    ap.add_argument("--score", type=float, default=0.3)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    coco = COCO(args.split_json)
+    predictor = Predictor(args.model_dir, device=args.device, score_thresh=args.score)
+    table = tally(predictor, coco, coco.dataset["info"]["image_root"], args.every, args.iou, args.score)
+    print(f"{args.model_dir} on {args.split_json} (1 image in {args.every}): detections per 100 images, "
+          f"score > {args.score}, IoU > {args.iou}")
+    print(table.to_markdown())
+
+
+if __name__ == "__main__":
+    main()
