@@ -39,8 +39,13 @@ def test_student_trains_with_every_method(teacher_path, method, modes):
     init_student_from_teacher(model)
     model.train()
     assert not model.teacher.training and not any(p.requires_grad for p in model.teacher.parameters())
-    with EventStorage():
+    with EventStorage() as storage:
         losses = model([batch(True), batch(False)])
+        share = storage.latest().get("distill/cls_on_labelled")
+    # the share of classification-distilled anchor points on labelled (new) objects, where CR or ERD selects
+    assert (share is not None) == (method == "erd" or (method == "sdidd" and modes.get("cls_mode", "selective")
+                                                       == "selective"))
+    assert share is None or 0.0 <= share[0] <= 1.0
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()

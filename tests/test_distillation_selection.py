@@ -93,3 +93,11 @@ def test_br_small_topk_bounds_what_the_cut_can_keep():
     points6 = torch.tensor([[40.0, 40.0]] * 6)
     boxes6 = torch.tensor([[20.0, 20.0, 60.0, 60.0]] + [[0.0, 0.0, 25.0, 25.0]] * 5)
     assert select_cascaded_regression(points6, boxes6, gt, topk=6, beta=2.0)[0].tolist() == [True] + [False] * 5
+
+
+def test_inside_any_box():
+    from detectron_ext.distillation.selection import inside_any_box
+    points = torch.tensor([[5.0, 5.0], [15.0, 5.0], [50.0, 50.0]])
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [12.0, 0.0, 20.0, 8.0]])
+    assert inside_any_box(points, boxes).tolist() == [True, True, False]
+    assert inside_any_box(points, boxes[:0]).tolist() == [False, False, False]

@@ -131,7 +131,8 @@ def test_dvc_repro_runs_a_multi_step_task_each_phase_distilled_from_the_previous
     saved = yaml.safe_load((work / "models" / "erd" / "phase2" / "config.yaml").read_text())
     assert saved["MODEL"]["META_ARCHITECTURE"] == "GFL" and len(saved["MODEL"]["CLASS_NAMES"]) == 6
     table = (work / "reports" / "incremental.md").read_text()
-    assert all(f"{m}/phase{k}" in table for m in ("finetune", "erd", "sdidd") for k in (1, 2))
+    assert all(f"{m}/phase{k}" in table for m in ("finetune", "erd", "sdidd", "global_erdbox") for k in (1, 2))
+    assert "| global_erdbox " in table  # the variant under its own name, not as sdidd
     assert "SD-IDD / fine-tune" in (work / "metrics" / "bench.md").read_text()  # the bench stage ran too
     r = dvc(work, "status", "--json", capture=True)
     assert json.loads(r.stdout) == {}, r.stdout

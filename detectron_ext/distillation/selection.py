@@ -87,3 +87,11 @@ def difficulty_mask(best: torch.Tensor, matched: torch.Tensor, g_max: torch.Tens
     lam = torch.as_tensor(lam, dtype=best.dtype, device=best.device).detach()
     threshold = (lam[matched] if lam.ndim else lam) * g_max[matched]
     return (best > 0) & (best >= threshold)
+
+
+def inside_any_box(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """(N,) whether each point (N, 2) lies inside at least one box (G, 4, XYXY)."""
+    if boxes.shape[0] == 0:
+        return torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
+    x, y = points[:, None, 0], points[:, None, 1]
+    return ((x >= boxes[:, 0]) & (x <= boxes[:, 2]) & (y >= boxes[:, 1]) & (y <= boxes[:, 3])).any(dim=1)

@@ -16,8 +16,8 @@ from ..distillation.fr_lambda import relative_iou, soft_otsu_separability
 from ..distillation.losses import (background_qfl, classification_distillation, feature_distillation,
                                    regression_distillation, standardise)
 from ..distributed import shared_normaliser
-from ..distillation.selection import (difficulty_mask, difficulty_thresholds, select_cascaded_regression,
-                                      select_high_confidence)
+from ..distillation.selection import (difficulty_mask, difficulty_thresholds, inside_any_box,
+                                      select_cascaded_regression, select_high_confidence)
 from ..distillation.teacher_cache import TeacherCache, stack
 from .box_coder import integral
 from .gfl import GFL
@@ -174,7 +174,7 @@ class DistillGFL(GFL):
         are normalised by the batch's selected anchors (an image that selects nothing dilutes nothing);
         CR's background term (`cr_outside`) by the positives, as the student's QFL (`num_pos`)."""
         if self.method == "erd":
-            return self.erd_losses(anchors, cls_s, reg_s, cls_t, reg_t)
+            return self.erd_losses(anchors, cls_s, reg_s, cls_t, reg_t, gt_instances)
         oc = self.num_old_classes
         points = (anchors[:, :2] + anchors[:, 2:]) / 2
         n_img, n_anchor = cls_s.shape[:2]
@@ -210,6 +210,9 @@ class DistillGFL(GFL):
             if mode != "none":
                 storage.put_scalar(f"distill/selected_{part}", float(masks[part].sum()) / max(n_img, 1),
                                    smoothing_hint=False)
+        if self.cls_mode == "selective":
+            storage.put_scalar("distill/cls_on_labelled", labelled_share(masks["cls"], points, gt_instances),
+                               smoothing_hint=False)
         if self.cls_mode != "none":
             m = masks["cls"].flatten()
             out["loss_distill_cls"] = self.cls_weight * classification_distillation(
@@ -244,7 +247,7 @@ class DistillGFL(GFL):
                 out["loss_fr_lambda"] = self.fr_lambda_weight * (1.0 - eta)
         return out
 
-    def erd_losses(self, anchors, cls_s, reg_s, cls_t, reg_t):
+    def erd_losses(self, anchors, cls_s, reg_s, cls_t, reg_t, gt_instances):
         """ERD as Hi-FT/ERD's code (detectron_ext/distillation/erd.py): per image, summed over the
         images of one GPU. Its code sums over its 2 images per GPU (DDP then averages the GPUs), so
         against QFL, which is normalised by positives at any batch, its distillation weighs 2 images'
@@ -267,10 +270,21 @@ class DistillGFL(GFL):
         for part, masks in (("cls", m_cls), ("reg", m_reg)):
             storage.put_scalar(f"distill/selected_{part}", float(torch.stack(masks).sum()) / len(masks),
                                smoothing_hint=False)
+        storage.put_scalar("distill/cls_on_labelled", labelled_share(torch.stack(m_cls), points, gt_instances),
+                           smoothing_hint=False)
         n = e["images_per_gpu"]
         scale = e["weight"] * (n / len(loss_cls) if n > 0 else 1.0)
         return {"loss_distill_cls": scale * torch.stack(loss_cls).sum(),
                 "loss_distill_reg": scale * torch.stack(loss_reg).sum()}
+
+
+def labelled_share(masks: torch.Tensor, points: torch.Tensor, gt_instances) -> float:
+    """The share of the anchor points a classification distillation selects (masks (B, N)) that lie inside
+    a labelled box of their image: in an incremental phase, a new-class object the teacher answers as an
+    old class (its false positive, distilled). 0 when nothing is selected."""
+    inside = torch.stack([inside_any_box(points, gt.gt_boxes.tensor) for gt in gt_instances])
+    selected = int(masks.sum())
+    return float((masks & inside).sum()) / selected if selected else 0.0
 
 
 def load_teacher(teacher: GFL, path: str, num_old_classes: int):
