@@ -116,7 +116,9 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("model", help="the model folder to extend (models/<run>/, a GFL model of any phase)")
     i.add_argument("data", help="a VOC folder (Annotations/, JPEGImages/) or a COCO .json with the new classes")
     i.add_argument("-o", "--out", required=True, help="output folder: model/, checkpoints/ (resumable), report.md")
-    i.add_argument("--method", choices=("sdidd", "erd", "finetune"), default="sdidd")
+    i.add_argument("--method", default="sdidd",
+                   help="sdidd (the paper's SD-IDD), erd, finetune, or a chain of params.yaml increments: a "
+                        "variant such as global_erdbox (global distillation with ERD's box weight)")
     i.add_argument("--classes", nargs="+", default=None,
                    help="the new classes to learn; other labels in data are dropped and counted (default: every "
                         "class labelled in data)")

@@ -39,6 +39,7 @@ from detectron_ext.file_io import atomic_write_json, atomic_write_text, file_sha
 from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
 
 from .config import increment_config
+from .runs import resolve_method
 
 HELD_OUT = "held-out share of the new data"
 LISTED = "held-out images listed in the folder's ImageSets/Main"  # its own split (--test-fraction unused)
@@ -204,8 +205,11 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
               new_test=None, test_fraction: float = 0.2, allow_similar_names: bool = False,
               verbose: bool = False) -> dict:
     """Train the new model into out_dir/model/ (resumable from out_dir/checkpoints/) and write
-    out_dir/report.{json,md}. Returns the report."""
+    out_dir/report.{json,md}. `method`: finetune, erd, sdidd or a chain of params' `increments` (a variant,
+    e.g. global_erdbox). Returns the report."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
+    name = method
+    method, params = resolve_method(params, name)
     teacher_cfg = load_model_config(model_dir)
     if teacher_cfg.MODEL.META_ARCHITECTURE != "GFL":
         raise CheckpointError(f"{model_dir}: a {teacher_cfg.MODEL.META_ARCHITECTURE} model; SD-IDD, ERD and "
@@ -244,7 +248,7 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
     setup_logger(str(out_dir / "checkpoints"), name="detectron_ext")
     _quiet_console(verbose)
     counts = {c: sum(b[4] == c for r in train_records for b in r["boxes"]) for c in new}
-    print(f"increment: {', '.join(old)} + {', '.join(new)} by {method}: {len(train_records)} training images "
+    print(f"increment: {', '.join(old)} + {', '.join(new)} by {name}: {len(train_records)} training images "
           f"({', '.join(f'{c} {n}' for c, n in counts.items())} boxes), {cfg.SOLVER.MAX_ITER} iterations"
           + (f"; dropped the other labels ({', '.join(f'{c} {n}' for c, n in sorted(dropped.items()))} boxes)"
              if dropped else ""), flush=True)
@@ -263,7 +267,7 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
     torch.set_num_threads(student_cfg.SOLVER.NUM_THREADS)
     print("scoring the new model ...", flush=True)
     held_out = _evaluate(student, student_cfg, test_set, old, new)
-    report = {"model": str(out_dir / "model"), "from": str(model_dir), "method": method, "old_classes": old,
+    report = {"model": str(out_dir / "model"), "from": str(model_dir), "method": name, "old_classes": old,
               "new_classes": new, "train_images": len(train_records), "iterations": cfg.SOLVER.MAX_ITER,
               "new_test": {"source": f"--test {new_test}" if new_test else
                            LISTED if Path(new_data).is_dir() and voc_split_files(new_data) else HELD_OUT,

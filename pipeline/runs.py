@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .params import class_groups
+from .params_schema import ParamsError
 
 PREPARED = Path("data/prepared")
 SPLITS = Path("data/splits")
@@ -11,6 +12,7 @@ MODELS = Path("models")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
 REPORTS = Path("reports")
+METHODS = ("finetune", "erd", "sdidd")
 
 
 @dataclass
@@ -89,7 +91,7 @@ def increment_specs(params, name: str) -> list:
                          f"(defined: {', '.join(increments)})")
     chain = increments[name]
     method = chain.get("method", name)
-    if method not in ("finetune", "erd", "sdidd"):
+    if method not in METHODS:
         raise SystemExit(f"params.yaml: increment {name!r} has method {method!r}; choose finetune, erd or sdidd")
     teacher = run_spec(params, chain["teacher"])
     if teacher.phase != "0":
@@ -114,6 +116,18 @@ def chain_params(params: dict, name: str) -> dict:
     if not own:
         return params
     return {**params, "distill": {**params["distill"], **own}}
+
+
+def resolve_method(params: dict, name: str):
+    """(method, params) of a method name (finetune, erd, sdidd) or of a chain of `increments` (a variant:
+    its method, with its own `distill` keys set in params); ParamsError for anything else."""
+    if name in METHODS:
+        return name, params
+    chains = params.get("increments", {})
+    if name not in chains:
+        raise ParamsError(f"method {name!r} is none of {', '.join(METHODS)} and no chain of params.yaml "
+                          f"increments ({', '.join(chains) or 'none'})")
+    return chains[name]["method"], chain_params(params, name)
 
 
 def dataset_names(spec: RunSpec, evaluated: str = "val"):

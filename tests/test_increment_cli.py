@@ -211,3 +211,6 @@ def test_refused_a_class_the_model_has_data_without_new_classes_and_another_arch
     (fcos / "config.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(SystemExit, match=r"^error: .*fcos: a ConfigurableFCOS model; SD-IDD, ERD and fine-tuning"):
         main(["increment", str(fcos), str(new), "-o", str(tmp_path / "c"), *TINY])
+    with pytest.raises(SystemExit, match=r"^error: method 'sdid' is none of finetune, erd, sdidd and no chain of "
+                                         r"params.yaml increments \(finetune, erd, sdidd, global_erdbox\)$"):
+        main(["increment", str(teacher), str(new), "-o", str(tmp_path / "d"), "--method", "sdid", *TINY])

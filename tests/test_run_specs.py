@@ -144,3 +144,34 @@ def test_dvc_status_after_a_param_change_lists_only_the_stages_that_read_it(tmp_
         node[leaf] = value
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
         assert set(json.loads(dvc("status", "--json"))) == expected, key
+
+
+def test_a_variant_chain_sets_its_own_distill_keys_over_the_shared_ones():
+    """increments.NAME.distill: the chain trains with those keys over `distill` (and nothing else changes);
+    `defect-il increment --method NAME` resolves the same way; an unknown name is a one-line error."""
+    import yaml
+
+    from helpers import ROOT
+    from pipeline.params_schema import ParamsError, validate_params
+    from pipeline.runs import chain_params, resolve_method
+
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    variant = chain_params(base, "global_erdbox")
+    assert variant["distill"]["cls_mode"] == "global" and variant["distill"]["feat_mode"] == "none"
+    assert variant["distill"]["topk"] == base["distill"]["topk"] and base["distill"]["cls_mode"] == "selective"
+    assert chain_params(base, "sdidd") is base
+    assert resolve_method(base, "global_erdbox") == ("sdidd", variant)
+    assert resolve_method(base, "erd") == ("erd", base)
+    with pytest.raises(ParamsError, match="method 'nope' is none of finetune, erd, sdidd and no chain"):
+        resolve_method(base, "nope")
+    bad = yaml.safe_load((ROOT / "params.yaml").read_text())
+    bad["increments"]["global_erdbox"]["distill"]["cls_mode"] = "everywhere"
+    with pytest.raises(ParamsError, match="increments.global_erdbox.distill.cls_mode"):
+        validate_params(bad)
+    bad["increments"]["global_erdbox"]["distill"] = {"cls_mod": "global"}
+    with pytest.raises(ParamsError, match="cls_mod"):
+        validate_params(bad)
+    bad["increments"]["global_erdbox"] = {"teacher": "gfl_teacher", "method": "erd", "assigner": "base",
+                                          "distill": {"cls_mode": "global"}}
+    with pytest.raises(ParamsError, match="only method sdidd reads 'distill'"):
+        validate_params(bad)
