@@ -29,13 +29,13 @@ SELECTION_LABELS = {"sdidd": ("select_cr", "select_br", "select_fr"), "erd": ("s
 def bench_params(params: dict, precision: str = "fp32") -> dict:
     """What the benchmark builds from: the `bench.scale` entry at `bench`'s input size and batch, `model`
     (ResNet from scratch), on `device`; training and the methods at their config defaults
-    (detectron_ext/config.py, which params.yaml's values are), but SD-IDD as the paper has it (CR, BR and FR
-    selective) so that each selection's share is measured."""
+    (detectron_ext/config.py, which params.yaml's values are): SD-IDD as the paper has it (CR, BR and FR
+    selective), so that each selection's share is measured."""
     b = params["bench"]
     scale = {**params["scales"][b["scale"]], "input_size": b["input_size"], "batch": b["batch"]}
     return {"seed": 0, "device": device(params), "scale": "bench", "scales": {"bench": scale},
             "model": {**params["model"], "backbone": "resnet", "weights": ""}, "train": {"precision": precision},
-            "finetune": {}, "erd": {}, "distill": {"cls_mode": "selective", "reg_mode": "selective", "feat_mode": "selective"},
+            "finetune": {}, "erd": {}, "distill": {},
             "bench": b}
 
 

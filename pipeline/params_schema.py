@@ -174,8 +174,8 @@ class Distill(_Section):
     br_temperature: float = Field(gt=0)
     br_per_gt: bool
     br_global_weighting: Literal["uniform", "old_score"]
-    cr_outside: Literal["none", "background"] = None
-    fr_features: Literal["raw", "standardised"] = None
+    cr_outside: Literal["none", "background"]
+    fr_features: Literal["raw", "standardised"]
     fr_lambda: float = Field(gt=0, lt=1)
     fr_lambda_mode: Literal["fixed", "learnable"]
     fr_lambda_temperature: float = Field(gt=0)

@@ -22,7 +22,7 @@ from detectron_ext.modeling.efficientnet import load_imagenet_weights, resolve_w
 from detectron_ext.visualize import draw_gt_and_predictions
 
 from .config import build_config, device
-from .provenance import provenance, write_params_copy
+from .provenance import keep_record, provenance, read_record, same_inputs, start_record, training_record
 from .runs import RunSpec, dataset_names
 from .training_log import write_distill_trace, write_training_log
 
@@ -61,11 +61,17 @@ def _train_worker(params, spec: RunSpec):
     setup_logger(str(out_dir), distributed_rank=rank, name="detectron_ext")
     config_file = out_dir / "config.yaml"
     if comm.is_main_process():
+        record = training_record(params, spec)
         if config_file.exists() and config_file.read_text() != cfg.dump():
             logger.info(f"config changed since the checkpoints in {out_dir} were written: starting afresh")
             shutil.rmtree(out_dir)
+        elif config_file.exists() and not same_inputs(read_record(out_dir), record):
+            logger.info(f"training set or teacher changed (or unrecorded) since the checkpoints in {out_dir} were "
+                        f"written: starting afresh")
+            shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(config_file, cfg.dump())
+        start_record(out_dir, params, record)
     comm.synchronize()
 
     trainer = train(cfg, resume=True, init_weights=init_weights)
@@ -74,7 +80,7 @@ def _train_worker(params, spec: RunSpec):
     # the detector alone: no teacher inside, and not the distillation's own parameters (FR's λ)
     save_model(model_dir, detector_state(unwrap(trainer.model).state_dict()), cfg, cfg.SOLVER.MAX_ITER,
                test_set=spec.test_json)  # `defect-il increment` scores the old classes on it
-    write_params_copy(model_dir, params)
+    keep_record(out_dir, model_dir)
     history = out_dir / EVAL_HISTORY
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
     title = f"{spec.name} ({spec.method or spec.detector}, {params['scale']} scale)"
@@ -120,7 +126,7 @@ def evaluate_run(params, spec: RunSpec) -> dict:
                     "phase": spec.phase, "dataset": params["dataset"], "task": str(params.get("task", "default")),
                     "scale": params["scale"], "split": split, "iterations": cfg.SOLVER.MAX_ITER, **metrics,
                     "best_periodic": None if best is None else
-                    {k: best[k] for k in ("iteration", "mAP50", "mAP50_old", "mAP50_new", "AP")},
+                    {"split": "val", **{k: best[k] for k in ("iteration", "mAP50", "mAP50_old", "mAP50_new", "AP")}},
                     "provenance": provenance(params, spec)})
 
     dicts = DatasetCatalog.get(test_set)  # a few test images, evenly spaced through the set

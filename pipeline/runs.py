@@ -127,6 +127,9 @@ def resolve_method(params: dict, name: str):
     if name not in chains:
         raise ParamsError(f"method {name!r} is none of {', '.join(METHODS)} and no chain of params.yaml "
                           f"increments ({', '.join(chains) or 'none'})")
+    if chains[name].get("assigner", "base") != "base":
+        raise ParamsError(f"increments.{name} trains with assigner {chains[name]['assigner']}, which defect-il "
+                          f"increment does not apply (it keeps the model's own): choose a chain with assigner base")
     return chains[name]["method"], chain_params(params, name)
 
 

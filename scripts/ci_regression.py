@@ -32,6 +32,7 @@ KEYS = ("mAP50_old", "mAP50_new", "mAP50")
 def scratch_params(reference: dict, overrides) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(dataset=reference["dataset"], task="default", scale=reference["scale"], device="cpu")
+    params["evaluate"]["split"] = reference.get("split", "val")  # the split the reference was scored on
     params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0, "assigner": "base"}}  # the teacher of every chain
     apply_overrides(params, overrides)
     spec = params["datasets"][reference["dataset"]]
@@ -63,11 +64,15 @@ def main():
     current = json.loads((work / "metrics" / "sdidd.json").read_text())
     if args.update:
         reference["metrics"] = {k: current[k] for k in KEYS}
+        reference["split"] = current["split"]
         atomic_write_json(Path(args.reference), reference)
         print(f"ci_regression: reference {args.reference} updated: {reference['metrics']}")
         return
     if not reference.get("metrics"):
         raise SystemExit(f"ci_regression: {args.reference} holds no reference metrics yet: rerun with --update")
+    if current.get("split") != reference.get("split", "val"):
+        raise SystemExit(f"ci_regression: the student was scored on the {current.get('split')} split, the reference "
+                         f"on the {reference.get('split', 'val')} split")
     table = compare_to_reference(reference["metrics"], current, reference["tolerance"])
     print(f"\nSD-IDD student, {reference['dataset']} at {reference['scale']} scale, mAP50 in % "
           f"(reference: {args.reference})\n" + table.to_markdown(index=False))

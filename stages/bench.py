@@ -12,7 +12,7 @@ from pipeline.runs import METRICS, SPLITS
 
 def main():
     params = load_params()
-    out = run(params, SPLITS / "joint_test.json")
+    out = run(params, SPLITS / "joint_test.json")  # dvc.yaml: its one dependency on data/splits
     atomic_write_json(METRICS / "bench.json", out)
     atomic_write_text(METRICS / "bench.md", table(out))
     print(table(out))

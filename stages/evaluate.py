@@ -1,4 +1,5 @@
-"""Stage evaluate: COCO-style evaluation (pycocotools) of one trained run on its phase's test set.
+"""Stage evaluate: COCO-style evaluation (pycocotools) of one trained run on its phase's
+validation or test set (`evaluate.split`).
 
 Usage: python stages/evaluate.py RUN
 Writes metrics/RUN.json (AP50 per class, mAP50 old/new/all, AP@[.5:.95], in %; the best periodic

@@ -2,7 +2,7 @@
 of the task: phase 1's student is distilled from the `teacher` run's final model, each later
 phase's from the phase before (fine-tuning, ERD or SD-IDD: `method`, `alpha`, `beta`, `distill`, with the
 chain's own `distill` keys over it for a variant).
-Each phase is trained (resumable, like the train stage) and evaluated on its test set (all classes
+Each phase is trained (resumable, like the train stage) and evaluated on its validation or test set (`evaluate.split`; all classes
 seen so far).
 
 Usage: python stages/increment.py NAME
@@ -27,7 +27,10 @@ def main(name):
         phases[spec.phase] = evaluate_run(params, spec)
         tables.append(per_class_table(phases[spec.phase], spec))
     variant = params["increments"][name].get("distill")  # a variant's own distill keys, recorded beside its method
+    first = phases[min(phases, key=int)]["provenance"]  # the chain's own teacher: phase 1's
     atomic_write_json(METRICS / f"{name}.json", {**phases[spec.phase], "run": name, "phases": phases,
+                                                 "chain_teacher": first["teacher"],
+                                                 "chain_teacher_sha256": first["teacher_sha256"],
                                                  **({"variant_distill": variant} if variant else {})})
     atomic_write_text(METRICS / f"{name}.md", "\n".join(tables))
 

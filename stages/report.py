@@ -2,7 +2,7 @@
 
 Reads params: dataset, task, scale, runs, increments.
 - reports/results.{md,json}: every run and every phase of every incremental chain: mAP50
-  (all/old/new), AP@[.5:.95] and AP50 per class, each on its own test set.
+  (all/old/new), AP@[.5:.95] and AP50 per class, each on its own validation or test set (`evaluate.split`).
 - reports/incremental.{md,json}: the paper's table, method × mAP_old / mAP_new / mAP_all per phase,
   beside the joint GFL run (the upper bound).
 - plots/report/per_class_ap.png: AP50 per class (columns) and run (rows), a table; plots/report/forgetting.png:

@@ -36,7 +36,6 @@ def planned_lr(cfg, iteration):
 
 def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     params = tiny_params(max_iter=40, checkpoint_period=10)
-    params["distill"]["feat_mode"] = "selective"  # the paper's SD-IDD, all three parts (FR is off by default)
     params["runs"] = {"gfl_teacher": {"detector": "gfl", "phase": 0, "assigner": "base"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stage(tmp_path, "prepare.py")

@@ -12,10 +12,10 @@ sys.path.insert(0, str(TOOLS))
 import results_tables  # noqa: E402
 
 
-def write_run(folder, name, old, new, split="test", teacher_sha="abc12345ff", provenance=True):
+def write_run(folder, name, old, new, split="test", teacher_sha="abc12345ff", provenance=True, commit="0123456789abcdef"):
     run = folder / name
     run.mkdir(parents=True)
-    prov = {"params_sha256": "p" * 64, "code_commit": "0123456789abcdef", "teacher": "gfl_teacher" if "_t" in name else None,
+    prov = {"params_sha256": "p" * 64, "code_commit": commit, "teacher": "gfl_teacher" if "_t" in name else None,
             "teacher_sha256": teacher_sha if "_t" in name else None}
     (run / "metrics.json").write_text(json.dumps({"mAP50_old": old, "mAP50_new": new, "mAP50": (old + new) / 2,
                                                   "split": split, **({"provenance": prov} if provenance else {})}))
@@ -62,15 +62,21 @@ def test_the_readme_block_is_replaced_and_check_sees_a_stale_one(repo):
 @pytest.mark.parametrize("case, message", [
     ("split", "scored on the val split, the table reads test"),
     ("provenance", "no provenance"),
-    ("unlisted", "rows the table does not list: other")])
+    ("unlisted", "rows the table does not list: other"),
+    ("unknown commit", "no provenance"),
+    ("retrained teacher", "teacher a names several teachers")])
 def test_runs_without_provenance_or_on_another_split_are_refused(repo, case, message):
     runs = repo / "results" / "x"
     if case == "split":
         write_run(runs, "sdidd_ta_s5", 1.0, 1.0, split="val")
     elif case == "provenance":
         write_run(runs, "sdidd_ta_s5", 1.0, 1.0, provenance=False)
-    else:
+    elif case == "unlisted":
         write_run(runs, "other_ta_s0", 1.0, 1.0)
+    elif case == "unknown commit":
+        write_run(runs, "sdidd_ta_s5", 1.0, 1.0, commit="unknown")
+    else:
+        write_run(runs, "sdidd_ta_s5", 1.0, 1.0, teacher_sha="c" * 10)
     table = yaml.safe_load((repo / "results" / "tables.yaml").read_text())["demo"]
     with pytest.raises(results_tables.TableError, match=message):
         results_tables.render(table, repo)
@@ -80,3 +86,10 @@ def test_the_projects_readme_tables_are_what_results_generate():
     """No typed result table: every block in README.md is what results/tables.yaml generates."""
     r = subprocess.run([sys.executable, str(TOOLS / "results_tables.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_run_names_and_readme_blocks():
+    assert results_tables.RUN.match("sdidd_topk50_s0").group("row", "teacher") == ("sdidd_topk50", None)
+    assert results_tables.RUN.match("global_erdbox_tb_s2").group("row", "teacher", "seed") == ("global_erdbox", "b", "2")
+    with pytest.raises(results_tables.TableError, match="table\\(s\\) typed not listed"):
+        results_tables.replace_blocks("<!-- results-table: typed -->\nx\n<!-- /results-table: typed -->\n", {})

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from detectron_ext.file_io import atomic_write_json, atomic_write_text  # noqa: E402
+from pipeline.runs import chain_params  # noqa: E402
 
 
 def lookup(params: dict, dotted: str, where: str):
@@ -59,7 +60,7 @@ def collect(entries, default_run: str, keys) -> pd.DataFrame:
         metrics_file = ws / "metrics" / f"{run}.json"
         if not metrics_file.is_file():
             raise FileNotFoundError(f"{metrics_file}: no metrics for run {run!r} (has it been evaluated?)")
-        params = yaml.safe_load((ws / "params.yaml").read_text())
+        params = chain_params(yaml.safe_load((ws / "params.yaml").read_text()), run.split("/")[0])  # a variant's own
         m = json.loads(metrics_file.read_text())
         per_class = m.get("AP50_per_class") or m["phases"][str(max(map(int, m["phases"])))]["AP50_per_class"]
         assigner = m.get("assigner", "base")

@@ -4,7 +4,7 @@ import copy
 import random
 from pathlib import PurePosixPath
 
-VALIDATION_BY = ("image", "folder")
+VALIDATION_BY = ("image", "folder")  # the first: the default (a dataset's `validation_by`)
 
 
 def seeded_split(items, test_fraction: float, seed: int):
@@ -26,7 +26,7 @@ def image_classes(coco: dict) -> dict:
     return {i: tuple(sorted(s)) for i, s in found.items()}
 
 
-def validation_images(coco: dict, fraction: float, seed: int, by: str = "image") -> set:
+def validation_images(coco: dict, fraction: float, seed: int, by: str = VALIDATION_BY[0]) -> set:
     """The ids of the images held out for validation, a share `fraction` of coco's images, seeded.
 
     by "image": single images, stratified by the set of classes each holds (each stratum gives its

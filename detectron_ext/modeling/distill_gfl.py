@@ -72,6 +72,9 @@ class DistillGFL(GFL):
         # words) | background (the student's QFL with target 0 there)
         if cr_outside not in ("none", "background"):
             raise ValueError(f"cr_outside must be none or background, not {cr_outside!r}")
+        if cr_outside == "background" and qfl_channels == "all" and method == "sdidd":
+            raise ValueError("cr_outside background with qfl_channels all would count the old channels' background "
+                             "twice (the student's QFL already covers them everywhere)")
         # FR's MSE on the FPN features as they are (raw) or standardised per image and channel (PKD's)
         if fr_features not in ("raw", "standardised"):
             raise ValueError(f"fr_features must be raw or standardised, not {fr_features!r}")
