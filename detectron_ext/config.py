@@ -91,6 +91,7 @@ def add_distill_config(cfg):
     # BR global, each anchor point's weight: uniform (the paper's global row) | old_score (the student's max
     # old-class score, ERD's; the project's variant global_erdbox); BR selective always weighs by the IoU u
     d.BR_GLOBAL_WEIGHTING = "uniform"
+    d.CR_ON_LABELLED = "keep"    # CR at anchor points inside labelled (new) boxes: keep | exclude
     d.CR_OUTSIDE = "none"        # old channels where selective CR does not distil: none | background (QFL target 0)
     d.FR_FEATURES = "raw"        # FR's MSE on raw | standardised (per image and channel) FPN features
     d.FR_LAMBDA = 0.5            # fixed λ, or the initial value of the learnable one

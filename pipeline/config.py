@@ -47,7 +47,7 @@ METHOD_KEYS = {
     "sdidd": {None: {"alpha": "MODEL.DISTILL.ALPHA", "beta": "MODEL.DISTILL.BETA"},
               "distill": {k: f"MODEL.DISTILL.{k.upper()}" for k in (
                   "cls_mode", "reg_mode", "feat_mode", "qfl_channels", "topk", "cr_confidence", "cr_temperature",
-                  "br_temperature", "br_per_gt", "br_global_weighting", "cr_outside", "fr_features", "fr_lambda",
+                  "br_temperature", "br_per_gt", "br_global_weighting", "cr_outside", "cr_on_labelled", "fr_features", "fr_lambda",
                   "fr_lambda_mode", "fr_lambda_temperature",
                   "fr_lambda_weight", "cls_weight", "reg_weight", "feat_weight")}},
 }

@@ -174,6 +174,7 @@ class Distill(_Section):
     br_temperature: float = Field(gt=0)
     br_per_gt: bool
     br_global_weighting: Literal["uniform", "old_score"]
+    cr_on_labelled: Literal["keep", "exclude"]
     cr_outside: Literal["none", "background"]
     fr_features: Literal["raw", "standardised"]
     fr_lambda: float = Field(gt=0, lt=1)

@@ -30,7 +30,8 @@ def teacher_path(tmp_path):
 
 
 @pytest.mark.parametrize("method, modes", [
-    ("sdidd", {}), ("sdidd", {"feat_mode": "none"}), ("sdidd", {"cr_outside": "background", "fr_features": "standardised"}),
+    ("sdidd", {}), ("sdidd", {"feat_mode": "none"}),
+    ("sdidd", {"cr_outside": "background", "cr_on_labelled": "exclude", "fr_features": "standardised"}),
     ("sdidd", {"cls_mode": "global", "reg_mode": "global", "feat_mode": "global"}),
     ("sdidd", {"cls_mode": "none", "reg_mode": "none", "feat_mode": "none", "cr_confidence": "sigmoid"}),
     ("erd", {"fr_lambda_mode": "learnable"}), ("finetune", {"fr_lambda_mode": "learnable"})])

@@ -101,3 +101,14 @@ def test_inside_any_box():
     boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [12.0, 0.0, 20.0, 8.0]])
     assert inside_any_box(points, boxes).tolist() == [True, True, False]
     assert inside_any_box(points, boxes[:0]).tolist() == [False, False, False]
+
+
+def test_cr_over_candidates_takes_its_statistics_and_selection_there():
+    """cr_on_labelled exclude: CR's mean + α·std over the anchors outside labelled boxes, and only those kept."""
+    from detectron_ext.distillation.selection import select_high_confidence
+    logits = torch.tensor([[5.0], [4.0], [-5.0], [-5.0], [-5.0], [-5.0], [-5.0], [0.0]])
+    outside = torch.tensor([False, True, True, True, True, True, True, True])
+    everywhere = select_high_confidence(logits, alpha=1.0, mode="sigmoid")
+    assert everywhere.tolist()[:2] == [True, True]
+    kept = select_high_confidence(logits, alpha=1.0, mode="sigmoid", candidates=outside)
+    assert not kept[0] and kept[1] and not (kept & ~outside).any()

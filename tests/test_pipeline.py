@@ -1,5 +1,6 @@
 """The stage scripts end to end on a tiny synthetic dataset, with a training run killed (SIGKILL)
 after a checkpoint and resumed: same iteration count and learning-rate schedule as planned."""
+import hashlib
 import json
 import os
 import signal
@@ -72,11 +73,20 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
 
     # a finished run is not retrained; a changed config starts afresh
     assert "resumed at iteration 40" in stage(tmp_path, "train.py", "gfl_teacher")
+    # another validation share under the same config: the training set changed, so it trains afresh
+    params["validation"]["fraction"] = 0.3
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    stage(tmp_path, "split.py")
+    log = stage(tmp_path, "train.py", "gfl_teacher")
+    assert "training set or teacher changed" in log and "resumed at iteration" not in log
 
     stage(tmp_path, "evaluate.py", "gfl_teacher")
     metrics = json.loads((tmp_path / "metrics" / "gfl_teacher.json").read_text())
     assert set(metrics["AP50_per_class"]) == set(params["datasets"]["synthetic"]["class_groups"][0])
     assert metrics["mAP50_old"] is None and 0 <= metrics["mAP50"] <= 100
+    assert metrics["split"] == "val"  # scored on the validation images; the test split is for the final tables
+    train_sha = hashlib.sha256((tmp_path / "data" / "splits" / "phase0_train.json").read_bytes()).hexdigest()
+    assert metrics["provenance"]["train_json_sha256"] == train_sha and metrics["provenance"]["teacher_sha256"] is None
     assert len(list((tmp_path / "plots" / "gfl_teacher" / "samples").glob("*.png"))) == 4
     assert (tmp_path / "plots" / "gfl_teacher" / "train_log.png").stat().st_size > 1000
     # an SD-IDD chain over the next phase, distilled from that teacher; its checkpoint is a plain GFL

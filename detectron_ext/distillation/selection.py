@@ -30,10 +30,13 @@ def anchor_confidence(teacher_logits: torch.Tensor, mode: str = "softmax", tempe
 
 
 def select_high_confidence(teacher_logits: torch.Tensor, alpha: float = 2.0, mode: str = "softmax",
-                           temperature: float = 1.0, unbiased: bool = True) -> torch.Tensor:
-    """CR (Algorithm 1): anchors whose confidence exceeds mean + α·std over the image's anchors."""
+                           temperature: float = 1.0, unbiased: bool = True, candidates=None) -> torch.Tensor:
+    """CR (Algorithm 1): anchors whose confidence exceeds mean + α·std over the image's anchors; with
+    `candidates` (N,) bool, the statistics and the selection over those anchors only."""
     c = anchor_confidence(teacher_logits, mode, temperature)
-    return c > mean_plus_k_std(c, alpha, unbiased)
+    if candidates is None:
+        return c > mean_plus_k_std(c, alpha, unbiased)
+    return candidates & (c > mean_plus_k_std(c[candidates], alpha, unbiased))
 
 
 def select_cascaded_regression(anchor_points: torch.Tensor, student_boxes: torch.Tensor,

@@ -34,7 +34,7 @@ class DistillGFL(GFL):
     def __init__(self, *, teacher: GFL, num_old_classes: int, method: str, cls_mode: str, reg_mode: str,
                  feat_mode: str, qfl_channels: str, alpha: float, beta: float, topk: int, cr_confidence: str,
                  cr_temperature: float, br_temperature: float, br_per_gt: bool, br_global_weighting: str,
-                 fr_lambda: float, cr_outside: str, fr_features: str,
+                 fr_lambda: float, cr_outside: str, cr_on_labelled: str, fr_features: str,
                  fr_lambda_mode: str, fr_lambda_temperature: float, fr_lambda_weight: float, cls_weight: float,
                  reg_weight: float, feat_weight: float, erd_options: dict, teacher_cache_mb: int, **kwargs):
         """Arguments as `from_config` reads them from MODEL.DISTILL and MODEL.ERD (defaults:
@@ -70,6 +70,11 @@ class DistillGFL(GFL):
         self.br_global_weighting = br_global_weighting
         # the old classes' channels at the anchor points selective CR leaves out: none (no loss, the paper's
         # words) | background (the student's QFL with target 0 there)
+        # the anchor points inside a labelled (new-class) box, where the teacher's confident old-class answers
+        # are its mistakes: keep (the paper's words) | exclude (from CR's statistics and selection)
+        if cr_on_labelled not in ("keep", "exclude"):
+            raise ValueError(f"cr_on_labelled must be keep or exclude, not {cr_on_labelled!r}")
+        self.cr_on_labelled = cr_on_labelled
         if cr_outside not in ("none", "background"):
             raise ValueError(f"cr_outside must be none or background, not {cr_outside!r}")
         if cr_outside == "background" and qfl_channels == "all" and method == "sdidd":
@@ -116,7 +121,8 @@ class DistillGFL(GFL):
                     qfl_channels=d.QFL_CHANNELS, alpha=d.ALPHA, beta=d.BETA, topk=d.TOPK,
                     cr_confidence=d.CR_CONFIDENCE, cr_temperature=d.CR_TEMPERATURE,
                     br_temperature=d.BR_TEMPERATURE, br_per_gt=d.BR_PER_GT, br_global_weighting=d.BR_GLOBAL_WEIGHTING,
-                    fr_lambda=d.FR_LAMBDA, cr_outside=d.CR_OUTSIDE, fr_features=d.FR_FEATURES,
+                    fr_lambda=d.FR_LAMBDA, cr_outside=d.CR_OUTSIDE, cr_on_labelled=d.CR_ON_LABELLED,
+                    fr_features=d.FR_FEATURES,
                     fr_lambda_mode=d.FR_LAMBDA_MODE, fr_lambda_temperature=d.FR_LAMBDA_TEMPERATURE,
                     fr_lambda_weight=d.FR_LAMBDA_WEIGHT,
                     cls_weight=d.CLS_WEIGHT, reg_weight=d.REG_WEIGHT, feat_weight=d.FEAT_WEIGHT,
@@ -187,8 +193,11 @@ class DistillGFL(GFL):
         lam, rel_ious = self.current_fr_lambda(), []
         if self.cls_mode == "selective":
             with record_function("distill/select_cr"):
+                outside = [~inside_any_box(points, gt.gt_boxes.tensor) if self.cr_on_labelled == "exclude" else None
+                           for gt in gt_instances]
                 masks["cls"] = torch.stack([select_high_confidence(c, self.alpha, self.cr_confidence,
-                                                                   self.cr_temperature) for c in cls_t])
+                                                                   self.cr_temperature, candidates=o)
+                                            for c, o in zip(cls_t, outside)])
         if "selective" in (self.reg_mode, self.feat_mode):
             masks["reg"], masks["feat"] = masks["reg"].clone(), masks["feat"].clone()
             for i, gt in enumerate(gt_instances):
