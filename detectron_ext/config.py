@@ -93,7 +93,7 @@ def add_distill_config(cfg):
     d.BR_GLOBAL_WEIGHTING = "uniform"
     d.CR_ON_LABELLED = "keep"    # CR at anchor points inside labelled (new) boxes: keep | exclude
     d.CR_OUTSIDE = "none"        # old channels where selective CR does not distil: none | background (QFL target 0)
-    d.FR_FEATURES = "raw"        # FR's MSE on raw | standardised (per image and channel) FPN features
+    d.FR_FEATURES = "standardised"  # FR's MSE on standardised (per image and channel) | raw FPN features
     d.FR_LAMBDA = 0.5            # fixed λ, or the initial value of the learnable one
     d.FR_LAMBDA_MODE = "learnable"  # fixed | learnable (Otsu objective, detectron_ext/distillation/fr_lambda.py)
     d.FR_LAMBDA_TEMPERATURE = 0.05  # τ of the soft mask in λ's objective

@@ -116,11 +116,11 @@ def replace_blocks(readme: str, blocks: dict, where: str = "README.md") -> str:
     if unknown:
         raise TableError(f"{where}: table(s) {', '.join(unknown)} not listed in results/tables.yaml")
     for key, body in blocks.items():
-        pattern = re.compile(rf"(<!-- results-table: {re.escape(key)} -->\n).*?(\n<!-- /results-table: {re.escape(key)} -->)",
-                             re.S)
+        pattern = re.compile(rf"(<!-- results-table: {re.escape(key)} -->\n)(?:.*?\n)?(<!-- /results-table: "
+                             rf"{re.escape(key)} -->)", re.S)
         if not pattern.search(readme):
             raise TableError(f"{where}: no block <!-- results-table: {key} --> ... <!-- /results-table: {key} -->")
-        readme = pattern.sub(lambda m: m.group(1) + body + m.group(2), readme)
+        readme = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), readme)
     return readme
 
 
