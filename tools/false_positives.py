@@ -9,7 +9,6 @@ overlaps only boxes of other classes, background otherwise. Counts are per 100 i
 Usage: python tools/false_positives.py MODEL_DIR SPLIT_JSON [--score 0.3] [--iou 0.5] [--every 1]
   e.g. python tools/false_positives.py models/sdidd/phase1 data/splits/phase1_val.json
 """
-import argparse
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,11 +17,12 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import detectron_ext.modeling  # noqa: E402,F401  (registers GFL / FCOS)
 from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
 from pycocotools.coco import COCO  # noqa: E402
 
-from pipeline.predict import Predictor  # noqa: E402
+from teacher_on_new_boxes import run_tool  # noqa: E402  (the same command line)
 
 
 def tally(predictor, coco: COCO, image_root: str, every: int, iou: float, score: float) -> pd.DataFrame:
@@ -54,20 +54,7 @@ def tally(predictor, coco: COCO, image_root: str, every: int, iou: float, score:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model_dir")
-    ap.add_argument("split_json")
-    ap.add_argument("--every", type=int, default=1, help="every N-th image (sorted by id)")
-    ap.add_argument("--iou", type=float, default=0.5)
-    ap.add_argument("--score", type=float, default=0.3)
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args(argv)
-    coco = COCO(args.split_json)
-    predictor = Predictor(args.model_dir, device=args.device, score_thresh=args.score)
-    table = tally(predictor, coco, coco.dataset["info"]["image_root"], args.every, args.iou, args.score)
-    print(f"{args.model_dir} on {args.split_json} (1 image in {args.every}): detections per 100 images, "
-          f"score > {args.score}, IoU > {args.iou}")
-    print(table.to_markdown())
+    run_tool(__doc__, tally, "detections per 100 images, ", argv)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ def tally(predictor: Predictor, coco: COCO, image_root: str, every: int, iou: fl
     return table
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_tool(doc: str, tally_fn, what: str, argv=None):
+    """The command line of a tool that tallies a model's detections on a split (this one, false_positives.py):
+    MODEL_DIR SPLIT_JSON [--every] [--iou] [--score] [--device], one markdown table printed."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model_dir")
     ap.add_argument("split_json")
     ap.add_argument("--every", type=int, default=1, help="every N-th image (sorted by id)")
@@ -62,9 +64,14 @@ def main(argv=None):
     args = ap.parse_args(argv)
     coco = COCO(args.split_json)
     predictor = Predictor(args.model_dir, device=args.device, score_thresh=args.score)
-    table = tally(predictor, coco, coco.dataset["info"]["image_root"], args.every, args.iou, args.score)
-    print(f"{args.model_dir} on {args.split_json} (1 image in {args.every}): IoU > {args.iou}, score > {args.score}")
+    table = tally_fn(predictor, coco, coco.dataset["info"]["image_root"], args.every, args.iou, args.score)
+    print(f"{args.model_dir} on {args.split_json} (1 image in {args.every}): {what}IoU > {args.iou}, "
+          f"score > {args.score}")
     print(table.to_markdown())
+
+
+def main(argv=None):
+    run_tool(__doc__, tally, "", argv)
 
 
 if __name__ == "__main__":
