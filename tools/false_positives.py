@@ -14,29 +14,22 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import detectron_ext.modeling  # noqa: E402,F401  (registers GFL / FCOS)
-from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
+from detectron2.structures import pairwise_iou  # noqa: E402
 from pycocotools.coco import COCO  # noqa: E402
 
-from teacher_on_new_boxes import run_tool  # noqa: E402  (the same command line)
+from teacher_on_new_boxes import detections_on, run_tool  # noqa: E402  (the same images and command line)
 
 
 def tally(predictor, coco: COCO, image_root: str, every: int, iou: float, score: float) -> pd.DataFrame:
     """Per predicted class: detections per 100 images that are true, confused (as which GT class) or background."""
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     counts = {c: Counter() for c in predictor.classes}
-    image_ids = sorted(coco.getImgIds())[::every]
-    for image_id in image_ids:
-        info = coco.loadImgs(image_id)[0]
-        inst = predictor([predictor.read(Path(image_root) / info["file_name"])])[0]
-        inst = inst[inst.scores > score]
-        anns = coco.imgToAnns[image_id]
-        gt = Boxes(torch.tensor([BoxMode.convert(a["bbox"], BoxMode.XYWH_ABS, BoxMode.XYXY_ABS) for a in anns],
-                                dtype=torch.float32).reshape(-1, 4))
+    images = 0
+    for anns, gt, inst in detections_on(predictor, coco, image_root, every, score):
+        images += 1
         gt_classes = [names[a["category_id"]] for a in anns]
         overlaps = pairwise_iou(inst.pred_boxes, gt) > iou  # detection x GT
         for cls, hits in zip(inst.pred_classes.tolist(), overlaps):
@@ -45,7 +38,7 @@ def tally(predictor, coco: COCO, image_root: str, every: int, iou: float, score:
             counts[name]["true" if name in hit else "confused" if hit else "background"] += 1
             if hit and name not in hit:
                 counts[name]["on " + "/".join(sorted(hit))] += 1
-    table = pd.DataFrame(counts).T.fillna(0) * 100.0 / max(len(image_ids), 1)
+    table = pd.DataFrame(counts).T.fillna(0) * 100.0 / max(images, 1)
     for column in ("true", "confused", "background"):
         if column not in table:
             table[column] = 0.0

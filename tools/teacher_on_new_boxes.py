@@ -28,16 +28,22 @@ from pycocotools.coco import COCO  # noqa: E402
 from pipeline.predict import Predictor  # noqa: E402
 
 
-def tally(predictor: Predictor, coco: COCO, image_root: str, every: int, iou: float, score: float) -> pd.DataFrame:
-    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
-    counts = {}
+def detections_on(predictor, coco: COCO, image_root: str, every: int, score: float):
+    """Every `every`-th image of the split (by id): its annotations, its GT boxes (XYXY) and the model's
+    detections above `score`."""
     for image_id in sorted(coco.getImgIds())[::every]:
         info = coco.loadImgs(image_id)[0]
         inst = predictor([predictor.read(Path(image_root) / info["file_name"])])[0]
-        inst = inst[inst.scores > score]
         anns = coco.imgToAnns[image_id]
         gt = Boxes(torch.tensor([BoxMode.convert(a["bbox"], BoxMode.XYWH_ABS, BoxMode.XYXY_ABS) for a in anns],
                                 dtype=torch.float32).reshape(-1, 4))
+        yield anns, gt, inst[inst.scores > score]
+
+
+def tally(predictor: Predictor, coco: COCO, image_root: str, every: int, iou: float, score: float) -> pd.DataFrame:
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    counts = {}
+    for anns, gt, inst in detections_on(predictor, coco, image_root, every, score):
         overlaps = pairwise_iou(gt, inst.pred_boxes) > iou  # GT x detection
         for ann, hits in zip(anns, overlaps):
             c = counts.setdefault(names[ann["category_id"]], Counter())
