@@ -25,10 +25,11 @@ def write_run(folder, name, old, new, split="test", teacher_sha="abc12345ff", pr
 def repo(tmp_path):
     runs = tmp_path / "results" / "x"
     write_run(runs, "joint_s0", 70.0, 68.0)
-    for teacher, shift in (("a", 0.0), ("b", 2.0)):
+    for teacher, shift, gain in (("a", 0.0, 0.0), ("b", 2.0, 1.0)):
         for seed in (0, 1):
             write_run(runs, f"erd_t{teacher}_s{seed}", 50.0 + shift, 40.0 + seed, teacher_sha=f"{teacher}" * 10)
-            write_run(runs, f"sdidd_t{teacher}_s{seed}", 54.0 + shift, 42.0 + seed, teacher_sha=f"{teacher}" * 10)
+            write_run(runs, f"sdidd_t{teacher}_s{seed}", 54.0 + shift + gain, 42.0 + seed,
+                      teacher_sha=f"{teacher}" * 10)
     tables = {"demo": {"runs": "results/x", "split": "test", "compare": ["erd"],
                        "rows": {"joint": "joint training", "erd": "ERD", "sdidd": "SD-IDD"}}}
     (tmp_path / "results" / "tables.yaml").write_text(yaml.safe_dump(tables, sort_keys=False))
@@ -41,8 +42,9 @@ def test_rows_give_mean_std_over_runs_and_the_paired_difference(repo):
     table = yaml.safe_load((repo / "results" / "tables.yaml").read_text())["demo"]
     text = results_tables.render(table, repo)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
-    assert rows[4][:4] == ["SD-IDD", "4", "a, b", "55.0 ± 1.2"]  # old: 54, 54, 56, 56
-    assert rows[4][6] == "+3.0 ± 0.0 (4)"  # SD-IDD − ERD on each of the 4 (teacher, seed) pairs: (4 + 2) / 2
+    assert rows[4][:4] == ["SD-IDD", "4", "a, b", "55.5 ± 1.7"]  # old: 54, 54, 57, 57
+    # SD-IDD − ERD on the 4 (teacher, seed) pairs: (4 + 2) / 2 on a, (5 + 2) / 2 on b; then per teacher
+    assert rows[4][6] == "+3.2 ± 0.3 (4; a +3.0, b +3.5)"
     assert rows[3][6] == ""  # the compared row itself
     assert rows[2][:6] == ["joint training", "1", "-", "70.0", "68.0", "69.0"] and rows[2][6] == ""
     assert "teachers a: sha256 aaaaaaaa" in text and "b: sha256 bbbbbbbb" in text

@@ -8,7 +8,7 @@ on and its provenance (params hash, code commit, teacher checksum; pipeline/prov
 
 Each table gives per row the runs, the teachers, mAP50 old / new / all as mean ± sample std over the runs,
 and for each compared row the paired difference of mAP_all (the same teacher and seed in both rows), its
-mean ± std and count. The README holds each table between `<!-- results-table: ID -->` and
+mean ± std and count, and its mean on each teacher where the pairs span several. The README holds each table between `<!-- results-table: ID -->` and
 `<!-- /results-table: ID -->`.
 
 Usage: python tools/results_tables.py [--tables results/tables.yaml] [--readme README.md] [--check]
@@ -68,14 +68,18 @@ def _cell(values: pd.Series) -> str:
 
 
 def paired(runs: pd.DataFrame, row: str, base: str) -> str:
-    """mAP_all of `row` minus `base` on the same teacher and seed: mean ± std (n)."""
+    """mAP_all of `row` minus `base` on the same teacher and seed: mean ± std (n), then, with runs on
+    several teachers, the mean difference on each teacher ("a +1.5, b -0.3")."""
     a = runs[runs.row == row].set_index(["teacher", "seed"])["mAP_all"]
     b = runs[runs.row == base].set_index(["teacher", "seed"])["mAP_all"]
     diff = (a - b).dropna()
     if diff.empty:
         return "-"
     text = f"{diff.mean():+.1f}" if len(diff) < 2 else f"{diff.mean():+.1f} ± {diff.std():.1f}"
-    return f"{text} ({len(diff)})"
+    per_teacher = diff.groupby(level="teacher").mean()
+    if len(per_teacher) < 2:
+        return f"{text} ({len(diff)})"
+    return f"{text} ({len(diff)}; " + ", ".join(f"{t} {d:+.1f}" for t, d in per_teacher.items()) + ")"
 
 
 def render(table: dict, root: Path = REPO) -> str:
