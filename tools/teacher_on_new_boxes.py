@@ -13,6 +13,7 @@ Usage: python tools/teacher_on_new_boxes.py MODEL_DIR SPLIT_JSON [--every 6] [--
 Prints one markdown table: per new class, its GT boxes, the share the teacher detects, and as which class.
 """
 import argparse
+import contextlib
 import sys
 from collections import Counter
 from pathlib import Path
@@ -68,10 +69,12 @@ def run_tool(doc: str, tally_fn, what: str, argv=None):
     ap.add_argument("--score", type=float, default=0.3)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
-    coco = COCO(args.split_json)
+    with contextlib.redirect_stdout(sys.stderr):  # pycocotools' loading messages: not the table's
+        coco = COCO(args.split_json)
     predictor = Predictor(args.model_dir, device=args.device, score_thresh=args.score)
     table = tally_fn(predictor, coco, coco.dataset["info"]["image_root"], args.every, args.iou, args.score)
-    print(f"{args.model_dir} on {args.split_json} (1 image in {args.every}): {what}IoU > {args.iou}, "
+    sample = "every image" if args.every == 1 else f"1 image in {args.every}"
+    print(f"{args.model_dir} on {args.split_json} ({sample}): {what}IoU > {args.iou}, "
           f"score > {args.score}")
     print(table.to_markdown())
 
