@@ -98,7 +98,7 @@ def render(table: dict, root: Path = REPO) -> str:
         cells = {"method": label, "runs": len(sub), "teachers": ", ".join(teachers) or "-",
                  **{k: _cell(sub[k]) for k in KEYS}}
         for base in compare:
-            cells[f"Δ mAP_all vs {table['rows'][base]} (paired, n)"] = "" if row == base or not teachers \
+            cells[f"Δ mAP_all vs `{base}` (paired, n)"] = "" if row == base or not teachers \
                 else paired(runs, row, base)
         lines.append(cells)
     out = pd.DataFrame(lines).to_markdown(index=False)
