@@ -8,7 +8,7 @@
 # A scratch clone of the repository (its HEAD: commit first) with params.yaml = the repository's + the
 # validation runs' workspace settings; prepare and split run, the teacher's model is copied in from
 # TEACHER_WS and recorded with `dvc commit` (so no experiment retrains it); then one queued experiment per
-# A:B (default 1:1 1:3 3:1 3:3), `dvc queue start -j 1`, and each one's metrics/sdidd.json copied to
+# A:B (default 1:1 1:3 3:1 3:3) of the sdidd stage alone, `dvc queue start -j 1`, and each one's metrics/sdidd.json copied to
 # results/neu-det-lite/validation/sdidd_a<A>b<B>_ta_s0/ (tools/results_tables.py reads it there).
 # QUEUE=0 stops after the set-up (to check it).
 set -e
@@ -39,9 +39,12 @@ dvc commit -f -q train@gfl_teacher
 git add -A params.yaml dvc.lock && git -c user.name=sweep -c user.email=sweep@local commit -qm \
   "sweep base: NEU-DET 3+3 lite, validation split, teacher a ($(sha256sum models/gfl_teacher/model_final.pth | cut -c1-8))"
 dvc status sdidd
+dvc exp run --temp -s split   # an experiment's copy gets the cached outputs: split is up to date there
 [ "${QUEUE:-1}" = 0 ] && exit 0
 for point in $POINTS; do
-  dvc exp run -q --queue sdidd -S alpha=${point%:*} -S beta=${point#*:}
+  # -s: the sdidd stage alone; its inputs (splits, teacher) come from the cache. Without it an experiment's
+  # copy of the workspace lacks the teacher's checkpoint folder (a persist output, not cached) and retrains it.
+  dvc exp run -q --queue -s sdidd -S alpha=${point%:*} -S beta=${point#*:}
 done
 dvc queue start -j 1
 while dvc queue status | grep -q -E "Running|Queued"; do sleep 60; done
