@@ -25,7 +25,6 @@ p.update(dataset="neu-det", scale="lite", device="cpu")
 p["datasets"]["neu-det"]["root"] = "/work/shared/datasets/NEU-DET"
 p["model"].update(backbone="efficientnet-lite0", weights="package")
 p["train"].update(precision="auto", random_rotate90=0.5)
-p["scales"]["lite"].update(epochs=12, step_epochs=[8, 11])
 p["runs"] = {"gfl_teacher": p["runs"]["gfl_teacher"]}
 yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
 PY
@@ -39,7 +38,6 @@ dvc commit -f -q train@gfl_teacher
 git add -A params.yaml dvc.lock && git -c user.name=sweep -c user.email=sweep@local commit -qm \
   "sweep base: NEU-DET 3+3 lite, validation split, teacher a ($(sha256sum models/gfl_teacher/model_final.pth | cut -c1-8))"
 dvc status sdidd
-dvc exp run --temp -s split   # an experiment's copy gets the cached outputs: split is up to date there
 [ "${QUEUE:-1}" = 0 ] && exit 0
 for point in $POINTS; do
   # -s: the sdidd stage alone; its inputs (splits, teacher) come from the cache. Without it an experiment's
@@ -51,7 +49,9 @@ while dvc queue status | grep -q -E "Running|Queued"; do sleep 60; done
 dvc queue status
 dvc exp show --csv > "$SWEEP/dvc_exp_show.csv"
 dvc exp show --md --drop '.*' --keep '^Experiment$|^State$|^alpha$|^beta$|metrics/sdidd.json:mAP50' > "$SWEEP/dvc_exp_show.md"
-for rev in $(dvc exp ls --all-commits --sha-only 2>/dev/null | grep -E '^ *[0-9a-f]{7,}' | awk '{print $NF}'); do
+base=$(git rev-parse HEAD)
+for rev in $(dvc exp ls --sha-only); do
+  git diff --quiet "$base" "$rev" -- metrics/sdidd.json && continue   # an experiment that did not train sdidd
   ab=$(git show "$rev:params.yaml" | python -c "import sys,yaml; p=yaml.safe_load(sys.stdin); print(f\"a{p['alpha']:g}b{p['beta']:g}\")")
   out=$REPO/results/neu-det-lite/validation/sdidd_${ab}_ta_s0
   mkdir -p "$out" && git show "$rev:metrics/sdidd.json" > "$out/metrics.json"
