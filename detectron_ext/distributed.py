@@ -4,6 +4,8 @@ normalisers shared by the workers.
 detectron2 v0.6's launch starts NCCL workers only (it asserts CUDA); on CPU the same workers start
 here with gloo (and compat.py lets its DDP wrapper take a CPU model)."""
 import logging
+import os
+import sys
 from datetime import timedelta
 
 import torch
@@ -47,10 +49,16 @@ def _cpu_worker(local_rank, main_func, world_size, num_workers, machine_rank, di
             comm._LOCAL_PROCESS_GROUP = group
     comm.synchronize()
     main_func(*args)
-    # Leave together and stop gloo's threads before the interpreter exits: a worker exiting with its
-    # process group alive can abort ("terminate called without an active exception", SIGABRT).
+    # Leave together, stop gloo's threads, then end the process without the interpreter's teardown: a worker
+    # whose C++ objects (process groups, store, their threads) were destroyed at exit aborted in CI twice
+    # ("terminate called without an active exception", SIGABRT), once after the group was destroyed too.
+    # Everything a worker writes is written (atomically) before main_func returns; streams are flushed here.
     comm.synchronize()
     dist.destroy_process_group()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
