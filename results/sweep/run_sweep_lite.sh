@@ -21,6 +21,7 @@ SWEEP=${SWEEP:-/work/ws/sweep-lite}
 POINTS=${*:-1:1 1:3 3:1 3:3}
 export PATH=$REPO/.venv/bin:$PATH
 rm -rf "$SWEEP" && git clone -q "$REPO" "$SWEEP" && cd "$SWEEP"
+export PYTHONPATH=$SWEEP  # the clone's code (its commit) for every stage of the sweep, not the editable install's
 python - "$TEACHER_WS/params.yaml" "$SEED" <<'PY'
 import sys, yaml
 p = yaml.safe_load(open(sys.argv[1]))
