@@ -142,6 +142,8 @@ class Increment(_Section):
     method: Literal["finetune", "erd", "sdidd"]
     assigner: Literal["base", "tgfs"]  # the student's, a section of `assigners`
     distill: Optional[dict] = None     # method sdidd: keys of `distill` this chain sets otherwise (a variant)
+    alpha: Optional[float] = None      # method sdidd: this chain's own α / β (a point of their grid, as a chain)
+    beta: Optional[float] = None
 
 
 class Finetune(_Section):
@@ -275,6 +277,10 @@ class Params(_Section):
         needs = {"finetune": ("finetune",), "erd": ("erd",), "sdidd": ("alpha", "beta", "distill")}
         for name, inc in (self.increments or {}).items():
             known(f"increments.{name}.teacher", inc.teacher, runs)
+            for key in ("alpha", "beta"):
+                if getattr(inc, key) is not None and inc.method != "sdidd":
+                    raise ValueError(f"increments.{name}.{key}: only method sdidd reads '{key}' "
+                                     f"(this chain's method is {inc.method})")
             if inc.distill is not None:
                 if inc.method != "sdidd":
                     raise ValueError(f"increments.{name}.distill: only method sdidd reads 'distill' "

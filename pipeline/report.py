@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .runs import METRICS, increment_specs
+from .runs import METRICS, chain_variant, increment_specs
 
 COLUMNS = ["detector", "assigner", "method", "phase", "iterations", "mAP50", "mAP50_old", "mAP50_new", "AP"]
 
@@ -22,7 +22,7 @@ def read_metrics(params) -> pd.DataFrame:
     for chain in params.get("increments", {}):
         phases = json.loads((METRICS / f"{chain}.json").read_text())["phases"]
         # a variant (a chain with its own `distill` keys) under its own name, never under its method's
-        method = chain if params["increments"][chain].get("distill") else increment_specs(params, chain)[0].method
+        method = chain if chain_variant(params, chain) else increment_specs(params, chain)[0].method
         rows += [row(f"{chain}/phase{k}", m, method) for k, m in phases.items()]
     return pd.DataFrame(rows).set_index("run")
 

@@ -109,13 +109,20 @@ def increment_specs(params, name: str) -> list:
     return specs
 
 
+def chain_variant(params: dict, name: str) -> dict:
+    """What a chain of `increments` sets for itself over the params' SD-IDD settings (its own `alpha`,
+    `beta`, `distill` keys): {} for a chain that runs its method as params.yaml defines it."""
+    chain = params.get("increments", {}).get(name) or {}
+    return {k: chain[k] for k in ("alpha", "beta", "distill") if chain.get(k) not in (None, {})}
+
+
 def chain_params(params: dict, name: str) -> dict:
-    """The params an incremental chain trains with: `distill` with the chain's own `distill` keys set
-    over it (a variant of SD-IDD, named for what it does, beside the paper's method)."""
-    own = (params.get("increments", {}).get(name) or {}).get("distill")
+    """The params an incremental chain trains with: its own `alpha`, `beta` and `distill` keys set over
+    params.yaml's (a variant of SD-IDD, named for what it does, beside the paper's method)."""
+    own = chain_variant(params, name)
     if not own:
         return params
-    return {**params, "distill": {**params["distill"], **own}}
+    return {**params, **own, "distill": {**params["distill"], **own.get("distill", {})}}
 
 
 def resolve_method(params: dict, name: str):

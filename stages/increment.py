@@ -16,22 +16,23 @@ import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before det
 from detectron_ext.file_io import atomic_write_json, atomic_write_text
 from pipeline.params import load_params, run_stage
 from pipeline.runner import evaluate_run, per_class_table, train_run
-from pipeline.runs import METRICS, chain_params, increment_specs
+from pipeline.runs import METRICS, chain_params, chain_variant, increment_specs
 
 
 def main(name):
-    params = chain_params(load_params(), name)
+    params = load_params()
+    variant = chain_variant(params, name)  # a variant's own keys, recorded beside its method
+    params = chain_params(params, name)
     phases, tables = {}, []
     for spec in increment_specs(params, name):
         train_run(params, spec)
         phases[spec.phase] = evaluate_run(params, spec)
         tables.append(per_class_table(phases[spec.phase], spec))
-    variant = params["increments"][name].get("distill")  # a variant's own distill keys, recorded beside its method
     first = phases[min(phases, key=int)]["provenance"]  # the chain's own teacher: phase 1's
     atomic_write_json(METRICS / f"{name}.json", {**phases[spec.phase], "run": name, "phases": phases,
                                                  "chain_teacher": first["teacher"],
                                                  "chain_teacher_sha256": first["teacher_sha256"],
-                                                 **({"variant_distill": variant} if variant else {})})
+                                                 **({"variant": variant} if variant else {})})
     atomic_write_text(METRICS / f"{name}.md", "\n".join(tables))
 
 

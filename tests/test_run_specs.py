@@ -175,3 +175,31 @@ def test_a_variant_chain_sets_its_own_distill_keys_over_the_shared_ones():
                                           "distill": {"cls_mode": "global"}}
     with pytest.raises(ParamsError, match="only method sdidd reads 'distill'"):
         validate_params(bad)
+
+
+def test_a_chain_may_set_its_own_alpha_and_beta():
+    """increments.NAME.alpha / beta: a point of SD-IDD's α × β grid as a chain beside the default (the chain
+    trains with them, records them as its variant, and is reported under its own name); only sdidd reads them."""
+    import yaml
+
+    from helpers import ROOT
+    from pipeline.config import build_config
+    from pipeline.runs import increment_specs
+    from pipeline.params_schema import ParamsError, validate_params
+    from pipeline.runs import chain_params, chain_variant
+
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base["increments"]["sdidd_a1b1"] = {"teacher": "gfl_teacher", "method": "sdidd", "assigner": "base",
+                                        "alpha": 1, "beta": 1.5}
+    validate_params(base)
+    own = chain_params(base, "sdidd_a1b1")
+    assert (own["alpha"], own["beta"]) == (1, 1.5) and (base["alpha"], base["beta"]) == (2.0, 2.0)
+    assert own["distill"] == base["distill"]
+    assert chain_variant(base, "sdidd_a1b1") == {"alpha": 1, "beta": 1.5}
+    assert chain_variant(base, "sdidd") == {} and chain_variant(base, "global_erdbox") == {
+        "distill": base["increments"]["global_erdbox"]["distill"]}
+    cfg = build_config(own, increment_specs(own, "sdidd_a1b1")[0], 8, native_size=128)
+    assert (cfg.MODEL.DISTILL.ALPHA, cfg.MODEL.DISTILL.BETA) == (1.0, 1.5)
+    base["increments"]["erd_a1"] = {"teacher": "gfl_teacher", "method": "erd", "assigner": "base", "alpha": 1}
+    with pytest.raises(ParamsError, match="increments.erd_a1.alpha: only method sdidd reads 'alpha'"):
+        validate_params(base)
