@@ -81,8 +81,8 @@ def add_distill_config(cfg):
     d.REG_MODE = "selective"     # BR
     d.FEAT_MODE = "selective"    # FR
     d.QFL_CHANNELS = "new"       # new | all: channels of the student's own QFL (fine-tuning, SD-IDD; ERD: new)
-    d.ALPHA = 2.0
-    d.BETA = 2.0
+    d.ALPHA = 1.0                # CR: mean + α·std (the paper: 2; 1 chosen on NEU-DET's validation split)
+    d.BETA = 1.0                 # BR: mean + β·std (the paper: 2; likewise)
     d.TOPK = 100
     d.CR_CONFIDENCE = "sigmoid"  # sigmoid (GFL's score, ERD's) | softmax (as the paper writes)
     d.CR_TEMPERATURE = 1.0

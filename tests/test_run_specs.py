@@ -189,17 +189,19 @@ def test_a_chain_may_set_its_own_alpha_and_beta():
     from pipeline.runs import chain_params, chain_variant
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    base["increments"]["sdidd_a1b1"] = {"teacher": "gfl_teacher", "method": "sdidd", "assigner": "base",
-                                        "alpha": 1, "beta": 1.5}
+    base["increments"]["sdidd_a05b15"] = {"teacher": "gfl_teacher", "method": "sdidd", "assigner": "base",
+                                        "alpha": 0.5, "beta": 1.5}
+    shared = (base["alpha"], base["beta"])
+    assert shared != (0.5, 1.5)
     validate_params(base)
-    own = chain_params(base, "sdidd_a1b1")
-    assert (own["alpha"], own["beta"]) == (1, 1.5) and (base["alpha"], base["beta"]) == (2.0, 2.0)
+    own = chain_params(base, "sdidd_a05b15")
+    assert (own["alpha"], own["beta"]) == (0.5, 1.5) and (base["alpha"], base["beta"]) == shared
     assert own["distill"] == base["distill"]
-    assert chain_variant(base, "sdidd_a1b1") == {"alpha": 1, "beta": 1.5}
+    assert chain_variant(base, "sdidd_a05b15") == {"alpha": 0.5, "beta": 1.5}
     assert chain_variant(base, "sdidd") == {} and chain_variant(base, "global_erdbox") == {
         "distill": base["increments"]["global_erdbox"]["distill"]}
-    cfg = build_config(own, increment_specs(own, "sdidd_a1b1")[0], 8, native_size=128)
-    assert (cfg.MODEL.DISTILL.ALPHA, cfg.MODEL.DISTILL.BETA) == (1.0, 1.5)
+    cfg = build_config(own, increment_specs(own, "sdidd_a05b15")[0], 8, native_size=128)
+    assert (cfg.MODEL.DISTILL.ALPHA, cfg.MODEL.DISTILL.BETA) == (0.5, 1.5)
     base["increments"]["erd_a1"] = {"teacher": "gfl_teacher", "method": "erd", "assigner": "base", "alpha": 1}
     with pytest.raises(ParamsError, match="increments.erd_a1.alpha: only method sdidd reads 'alpha'"):
         validate_params(base)

@@ -10,7 +10,8 @@
 # settings and train.seed as its runs; `runs` cut to the teacher); prepare and split run, the teacher's model is copied in from
 # TEACHER_WS and recorded with `dvc commit` (so no experiment retrains it); then one queued experiment per
 # A:B (default 1:1 1:3 3:1 3:3) of the sdidd stage alone, `dvc queue start -j 1`, and each one's metrics/sdidd.json copied to
-# results/neu-det-lite/validation/sdidd_a<A>b<B>_t<TEACHER>_s<SEED>/ (tools/results_tables.py reads it there).
+# results/neu-det-lite/validation/sdidd_a<A>b<B>_t<TEACHER>_s<SEED>/ (tools/results_tables.py reads it there);
+# `dvc exp show`'s table to results/sweep/dvc_exp_show_t<TEACHER>_<points>.{md,csv}.
 # QUEUE=0 stops after the set-up (to check it).
 set -e
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,4 +60,5 @@ for rev in $(dvc exp ls --sha-only); do
   mkdir -p "$out" && git show "$rev:metrics/sdidd.json" > "$out/metrics.json"
   git show "$rev:metrics/sdidd.md" > "$out/metrics.md" 2>/dev/null || true
 done
-cp "$SWEEP"/dvc_exp_show.* "$REPO/results/sweep/" 2>/dev/null || true
+tag=t${TEACHER}_$(echo "$POINTS" | tr ' :' '_-')   # one table per teacher and grid: dvc_exp_show_te_0-1_1-0.md
+for f in "$SWEEP"/dvc_exp_show.*; do cp "$f" "$REPO/results/sweep/dvc_exp_show_${tag}.${f##*.}"; done
