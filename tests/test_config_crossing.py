@@ -33,7 +33,7 @@ def test_each_method_reads_its_own_params_only(params, method):
     """`-S alpha=...` (SD-IDD's) leaves the fine-tuning and ERD students' configs unchanged, and
     `erd.*` / `finetune.*` leave SD-IDD's unchanged."""
     base = student(params, method).dump()
-    changes = {"alpha": ("alpha", 3.0), "beta": ("beta", 1.0), "distill": ("distill.cls_mode", "global"),
+    changes = {"alpha": ("alpha", 3.0), "beta": ("beta", 3.0), "distill": ("distill.cls_mode", "global"),
                "erd": ("erd.cls_alpha", 1.0), "finetune": ("finetune.qfl_channels", "all"),
                "assigners": ("assigners.tgfs.reweight", "quality")}  # read by no student with assigner base
     reads = {"finetune": {"finetune"}, "erd": {"erd"}, "sdidd": {"alpha", "beta", "distill"}}[method]
