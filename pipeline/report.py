@@ -21,7 +21,7 @@ def read_metrics(params) -> pd.DataFrame:
     rows = [row(run, json.loads((METRICS / f"{run}.json").read_text())) for run in params.get("runs", {})]
     for chain in params.get("increments", {}):
         phases = json.loads((METRICS / f"{chain}.json").read_text())["phases"]
-        # a variant (a chain with its own `distill` keys) under its own name, never under its method's
+        # a variant (a chain with its own `alpha`, `beta` or `distill` keys) under its own name, never its method's
         method = chain if chain_variant(params, chain) else increment_specs(params, chain)[0].method
         rows += [row(f"{chain}/phase{k}", m, method) for k, m in phases.items()]
     return pd.DataFrame(rows).set_index("run")

@@ -2,7 +2,7 @@
 # alpha x beta through DVC's experiment queue: NEU-DET 3+3, `lite` scale, scored on the validation split,
 # every student distilled from the SAME teacher as one workspace's validation runs
 # (results/neu-det-lite/validation, teacher TEACHER trained with train.seed SEED), so each point pairs with
-# that workspace's default SD-IDD run, sdidd_frstd_t<TEACHER>_s<SEED> (alpha = beta = 2).
+# that workspace's SD-IDD run, sdidd_frstd_t<TEACHER>_s<SEED> (at the workspace's alpha, beta: 2 in d and e).
 #
 #   TEACHER_WS=/work/ws/neu-lite-d TEACHER=d SEED=3 SWEEP=/work/ws/sweep-lite results/sweep/run_sweep_lite.sh [A:B ...]
 #
