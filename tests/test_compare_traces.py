@@ -58,3 +58,16 @@ def test_a_trace_without_fr_is_read_and_plotted(tmp_path):
     assert table["erd"]["selected_cls"] == pytest.approx(55.0)
     assert table["erd"]["fr_lambda"] is None  # no λ traced: null, not 0
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_training_logs_are_tabled_over_their_last_iterations(tmp_path):
+    """train_log.csv has a row every 20 iterations: `--last` counts iterations, not rows; no PNG."""
+    log = tmp_path / "train_log.csv"
+    pd.DataFrame({"iteration": [19, 39, 59, 79], "loss_bbox": [0.9, 0.7, 0.5, 0.3],
+                  "loss_qfl": [1.0, 0.8, 0.6, 0.4]}).to_csv(log, index=False)
+    out = tmp_path / "losses"
+    compare_traces.main([f"sdidd={log}", "--out", str(out), "--last", "40"])
+    table = json.loads(out.with_suffix(".json").read_text())
+    assert table["sdidd"]["loss_bbox"] == pytest.approx(0.4)  # iterations 59 and 79
+    assert table["sdidd"]["loss_qfl"] == pytest.approx(0.5)
+    assert not out.with_suffix(".png").exists()

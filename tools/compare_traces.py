@@ -3,7 +3,8 @@ parts, select per image every iteration, and FR's λ where FR is on): one PNG, a
 means over its last iterations.
 
 Each entry is LABEL=PATH, PATH a `distill_trace.csv` written by the increment stage
-(`plots/NAME/phaseK/distill_trace.csv`). Used for the learnable-vs-fixed λ comparison in `results/`:
+(`plots/NAME/phaseK/distill_trace.csv`) or a training log (`train_log.csv`: the losses every 20
+iterations; tabled, not plotted). Used for the learnable-vs-fixed λ comparison in `results/`:
 
     python tools/compare_traces.py --out results/neu-det-cpu/incremental/fr_lambda \
         learnable=WS1/plots/sdidd/phase1/distill_trace.csv fixed-0.5=WS2/... fixed-0.8=WS3/...
@@ -35,15 +36,17 @@ def read_traces(entries) -> dict:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no distillation trace (has the increment stage run?)")
         df = pd.read_csv(path)
-        if "iteration" not in df or not any(c.startswith("selected_") for c in df):
-            raise ValueError(f"{path}: not a distillation trace (needs columns iteration, selected_*)")
+        if "iteration" not in df or not any(c.startswith(("selected_", "loss_")) for c in df):
+            raise ValueError(f"{path}: not a distillation trace or training log (needs columns iteration and "
+                             f"selected_* or loss_*)")
         traces[label] = df.drop_duplicates("iteration", keep="last").sort_values("iteration")
     return traces
 
 
 def summary(traces: dict, last: int) -> pd.DataFrame:
-    """Per run: the mean of every traced column over its last `last` iterations."""
-    rows = {label: df.tail(last).drop(columns="iteration").mean() for label, df in traces.items()}
+    """Per run: the mean of every traced column over the rows of its last `last` iterations."""
+    rows = {label: df[df["iteration"] > df["iteration"].max() - last].drop(columns="iteration").mean()
+            for label, df in traces.items()}
     return pd.DataFrame(rows).T.rename_axis("run")
 
 
@@ -53,6 +56,8 @@ def plot(traces: dict, png_path, window: int):
     import matplotlib.pyplot as plt
 
     columns = sorted({c for df in traces.values() for c in df if c == "fr_lambda" or c.startswith("selected_")})
+    if not columns:  # training logs alone: nothing selected to plot
+        return
     fig, axes = plt.subplots(len(columns), 1, figsize=(7, 2.5 * len(columns)), sharex=True, squeeze=False)
     for ax, column in zip(axes[:, 0], columns):
         for i, (label, df) in enumerate(traces.items()):
@@ -75,7 +80,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     traces = read_traces(args.traces)
     out = Path(args.out)
-    plot(traces, out.with_suffix(".png"), args.window)
+    plot(traces, out.with_suffix(".png"), args.window)  # (no PNG for training logs alone)
     table = summary(traces, args.last)
     title = f"# Distillation traces: means over the last {args.last} iterations\n\n"
     atomic_write_text(out.with_suffix(".md"), title + table.to_markdown(floatfmt=".3f") + "\n")
