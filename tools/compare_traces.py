@@ -34,7 +34,7 @@ def read_traces(entries) -> dict:
             raise SystemExit(f"compare_traces: {entry!r} is not LABEL=PATH")
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no distillation trace (has the increment stage run?)")
+            raise FileNotFoundError(f"{path}: no such trace or training log (has the increment stage run?)")
         df = pd.read_csv(path)
         if "iteration" not in df or not any(c.startswith(("selected_", "loss_")) for c in df):
             raise ValueError(f"{path}: not a distillation trace or training log (needs columns iteration and "
@@ -82,7 +82,7 @@ def main(argv=None):
     out = Path(args.out)
     plot(traces, out.with_suffix(".png"), args.window)  # (no PNG for training logs alone)
     table = summary(traces, args.last)
-    title = f"# Distillation traces: means over the last {args.last} iterations\n\n"
+    title = f"# Means over the last {args.last} iterations\n\n"
     atomic_write_text(out.with_suffix(".md"), title + table.to_markdown(floatfmt=".3f") + "\n")
     atomic_write_json(out.with_suffix(".json"), json.loads(table.to_json(orient="index")))
     print(table.to_string(float_format="%.3f"))
