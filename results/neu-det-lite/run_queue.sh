@@ -14,6 +14,9 @@
 # chain CHAIN under the row name ROW (a workspace's chain that is today's default of a method:
 # sdidd_frstd=sdidd).
 #
+# A chain of several phases (-S task=2+2+2): its last phase's model is tallied and its training log collected
+# as train_log.csv, every phase's also as phaseK_train_log.csv.
+#
 # SPLIT=test (or val) re-scores runs the workspace has already trained on that split, without training:
 # params.yaml's `evaluate.split` is set for the queue and restored after it; run:NAME is only evaluated, a
 # chain resumes at its last iteration (nothing to train) and is evaluated. A queue that finds anything to
@@ -38,10 +41,15 @@ collect() {  # name out wall [model_dir]
   mkdir -p "$2"
   cp "metrics/$1.json" "$2/metrics.json" && cp "metrics/$1.md" "$2/metrics.md" 2>/dev/null
   if [ -n "$4" ] && [ -z "$SPLIT" ]; then  # (a re-score keeps the tally its training run made)
-    python "$CODE/tools/false_positives.py" "$4" data/splits/phase1_val.json > "$2/false_positives.md" 2>/dev/null
+    python "$CODE/tools/false_positives.py" "$4" "data/splits/$(basename "$4")_val.json" > "$2/false_positives.md" 2>/dev/null
   fi
   for f in train_log.csv distill_trace.csv; do
-    cp "plots/$1/phase1/$f" "$2/" 2>/dev/null || cp "plots/$1/$f" "$2/" 2>/dev/null
+    cp "plots/$1/$f" "$2/" 2>/dev/null  # a run
+    for d in "plots/$1"/phase*; do      # a chain: its last phase's as $f, with several phases each as phaseK_$f too
+      [ -f "$d/$f" ] || continue
+      cp "$d/$f" "$2/$f"
+      [ -d "plots/$1/phase2" ] && cp "$d/$f" "$2/$(basename "$d")_$f"
+    done
   done
   echo "$3" > "$2/${SPLIT:+rescore_}wall_s.txt"
 }
@@ -72,7 +80,7 @@ for item in "$@"; do
         exit 1
       fi
       out=$RESULTS/${row}_t${TEACHER}_s$SEED
-      model=models/$name/phase1 ;;
+      model=$(ls -d "models/$name"/phase* | sort -V | tail -1) ;;  # a chain's last phase
   esac
   wall=$(( $(date +%s) - start ))
   echo "$name $wall s" >> logs/queue.txt
