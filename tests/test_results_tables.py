@@ -99,7 +99,8 @@ def test_run_names_and_readme_blocks():
 
 def test_joint_from_regroups_a_joint_run_by_the_students_task(repo):
     """A 2+2+2 table reuses the 3+3 folder's joint model: its old / new are the means of its AP50 per class
-    over the task's groups (params.yaml), not the 3+3 numbers its metrics.json carries."""
+    over the task's groups (params.yaml), not the 3+3 numbers its metrics.json carries; the chains' earlier
+    phase gets a column."""
     classes = ["a1", "a2", "b1", "b2", "c1", "c2"]
     params = {"datasets": {"toy": {"class_groups": [classes[:3], classes[3:]],
                                    "tasks": {"2+2+2": [classes[:2], classes[2:4], classes[4:]]}}}}
@@ -112,13 +113,15 @@ def test_joint_from_regroups_a_joint_run_by_the_students_task(repo):
     for row, old, new in (("erd", 40.0, 30.0), ("sdidd", 42.0, 33.0)):
         write_run(six, f"{row}_ta_s0", old, new)
         path = six / f"{row}_ta_s0" / "metrics.json"
-        path.write_text(json.dumps({**json.loads(path.read_text()), "dataset": "toy", "task": "2+2+2"}))
+        phases = {"1": {"mAP50": old + 10}, "2": {"mAP50": (old + new) / 2}}
+        path.write_text(json.dumps({**json.loads(path.read_text()), "dataset": "toy", "task": "2+2+2", "phases": phases}))
     table = {"runs": "results/y", "split": "test", "compare": ["erd"], "joint_from": "results/x",
              "rows": {"joint": "joint training", "erd": "ERD", "sdidd": "SD-IDD"}}
     text = results_tables.render(table, repo)
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")]
     assert rows[2][:6] == ["joint training", "1", "-", "25.0", "70.0", "40.0"]  # old a1..b2, new c1, c2
-    assert rows[4][5:] == ["37.5", "+2.5 (1)"] and "`results/x`'s joint runs" in text
+    assert rows[0][6] == "mAP_all after phase 1" and [r[6] for r in rows[2:]] == ["-", "50.0", "52.0"]
+    assert rows[4][5:] == ["37.5", "52.0", "+2.5 (1)"] and "`results/x`'s joint runs" in text
     params["datasets"]["toy"]["tasks"] = {}
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(results_tables.TableError, match="no class groups for toy task 2\\+2\\+2"):

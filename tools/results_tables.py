@@ -6,7 +6,8 @@ differences). A run is a folder `<row>_t<teacher>_s<seed>/` (teacher: one letter
 a run without a teacher, the joint model) holding the metrics.json its stage wrote: it must record the split it was scored
 on and its provenance (params hash, code commit, teacher checksum; pipeline/provenance.py), or it is refused.
 
-Each table gives per row the runs, the teachers, mAP50 old / new / all as mean ± sample std over the runs,
+Each table gives per row the runs, the teachers, mAP50 old / new / all as mean ± sample std over the runs
+(and, for chains of several increments, mAP_all after each earlier phase),
 and for each compared row the paired difference of mAP_all (the same teacher and seed in both rows), its
 mean ± std and count, and its mean on each teacher where the pairs span several. The README holds each table between `<!-- results-table: ID -->` and
 `<!-- /results-table: ID -->`.
@@ -62,7 +63,8 @@ def read_runs(folder: Path, split: str) -> pd.DataFrame:
                      "commit": commit[:7] + ("+dirty" if commit.endswith("+dirty") else ""),
                      "task": (metrics.get("dataset"), str(metrics.get("task", "default"))),
                      "per_class": metrics.get("AP50_per_class"), "path": str(path),
-                     **{k: metrics[v] for k, v in KEYS.items()}})
+                     **{k: metrics[v] for k, v in KEYS.items()},
+                     **{f"mAP_all after phase {k}": v["mAP50"] for k, v in sorted((metrics.get("phases") or {}).items())[:-1]}})
     if not rows:
         raise TableError(f"{folder}: no <row>_t<teacher>_s<seed>/metrics.json runs")
     return pd.DataFrame(rows)
@@ -122,6 +124,7 @@ def render(table: dict, root: Path = REPO) -> str:
     if unknown:
         raise TableError(f"{folder}: runs of rows the table does not list: {', '.join(unknown)}")
     compare = table.get("compare", [])
+    steps = [c for c in runs.columns if c.startswith("mAP_all after phase")]  # a chain of several increments
     lines = []
     for row, label in table["rows"].items():
         sub = runs[runs.row == row]
@@ -129,7 +132,7 @@ def render(table: dict, root: Path = REPO) -> str:
             raise TableError(f"{folder}: no runs of row {row!r}")
         teachers = sorted(set(sub.teacher) - {"-"})
         cells = {"method": label, "runs": len(sub), "teachers": ", ".join(teachers) or "-",
-                 **{k: _cell(sub[k]) for k in KEYS}}
+                 **{k: _cell(sub[k]) for k in KEYS}, **{k: _cell(sub[k]) for k in steps}}
         for base in compare:
             cells[f"Δ mAP_all vs `{base}` (paired, n)"] = "" if row == base or not teachers \
                 else paired(runs, row, base)
