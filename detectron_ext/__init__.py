@@ -5,7 +5,7 @@ from PIL import Image as _Image
 
 # detectron2 v0.6 under torch 2.x warns where no user can act: torch.jit.script's deprecation (on
 # importing detectron2) and torch.meshgrid's indexing argument (its anchor grid); both are silenced here,
-# before detectron2 is imported (README: known v0.6 problems)
+# before detectron2 is imported (docs/maintenance.md: detectron2 v0.6 work-arounds)
 _warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 _warnings.filterwarnings("ignore", message=r"torch\.meshgrid: in an upcoming release", category=UserWarning)
 

@@ -65,7 +65,7 @@ def add_tgfs_config(cfg):
     t.UNSELECTED = "ignore"     # a GT's candidates on levels it did not pick: ignore (no cls loss) | background
     t.COLD_START_ITERS = 0      # iterations of the detector's own assignment before TGFS takes over
     t.REWEIGHT = "none"         # none | quality: q^gamma (the paper's) | focal: (1 - q)^gamma, q = exp(-cost);
-                                # none by measurement (README "TGFS")
+                                # none by measurement (docs/methods.md, "TGFS")
     t.REWEIGHT_GAMMA = 1.0
 
 

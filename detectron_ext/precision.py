@@ -6,7 +6,7 @@ PRECISIONS = ("fp32", "bf16", "auto")
 
 def bf16_is_fast(device: str) -> bool:
     """Whether bf16 autocast speeds GFL up on `device`: a CUDA GPU with bf16, or a CPU with AVX-512 BF16
-    (AMX CPUs have it too). Without it a CPU emulates bf16, 4-14x slower than fp32 (README "bf16")."""
+    (AMX CPUs have it too). Without it a CPU emulates bf16, 4-14x slower than fp32 (docs/pipeline.md, "bf16")."""
     if str(device).startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # torch >= 2.1

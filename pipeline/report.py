@@ -61,7 +61,7 @@ def per_class_long(df: pd.DataFrame, classes) -> pd.DataFrame:
 
 # --- a user's own increments ---------------------------------------------------------------------------------
 
-INCREMENTS = Path("increments")  # the README has `defect-il increment MODEL DATA -o increments/NAME` write here
+INCREMENTS = Path("increments")  # docs/commands.md has `defect-il increment MODEL DATA -o increments/NAME` write here
 INCREMENT_COLUMNS = ["method", "from", "old classes", "new classes", "training images", "iterations",
                      "new test images", "new test set", "new classes mAP50", "new classes AP50", "old test images",
                      "old test set", "old classes mAP50 before", "old classes mAP50 after", "old classes mAP50 change",

@@ -1,7 +1,7 @@
 """Stage bench: speed as ratios measured in one process (pipeline/bench.py; params.yaml `bench`).
 
 Usage: python stages/bench.py
-Writes metrics/bench.json (every ratio, the setup) and metrics/bench.md (the table the README shows).
+Writes metrics/bench.json (every ratio, the setup) and metrics/bench.md (the table docs/pipeline.md shows).
 """
 import detectron_ext  # noqa: F401,I001  (first: Pillow >= 10 aliases before detectron2.data loads)
 from detectron_ext.file_io import atomic_write_json, atomic_write_text

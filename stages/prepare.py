@@ -2,7 +2,7 @@
 
 Reads params: seed, dataset, datasets. The synthetic dataset's images are generated into
 data/prepared/synthetic/; real datasets are read in place from their root. Every file is checked as
-it is read (README "Data checks"); on any problem the stage stops with one line naming the file and
+it is read (docs/pipeline.md, "Data checks"); on any problem the stage stops with one line naming the file and
 leaves data/prepared/ as it was.
 """
 from detectron_ext.data.sources import read_dataset

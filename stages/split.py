@@ -24,7 +24,7 @@ def input_report_table(train, test) -> str:
         return ""
     rows = pd.DataFrame({part: {k: (", ".join(f"{m} {n}" for m, n in v.items()) if isinstance(v, dict) else v)
                                 for k, v in r.items()} for part, r in reports.items()})
-    return "\n## Input checks (legal but worth a look; README \"Data checks\")\n\n" + rows.to_markdown() + "\n"
+    return "\n## Input checks (legal but worth a look; docs/pipeline.md, \"Data checks\")\n\n" + rows.to_markdown() + "\n"
 
 
 def orientation_table(train, test) -> str:
@@ -33,7 +33,7 @@ def orientation_table(train, test) -> str:
     shifted = list(table.index[table["shifted"] == "yes"])
     note = (f"\nTrained in one orientation, tested in another: {', '.join(shifted)}. A quarter-turn augmentation "
             "(`-S train.random_rotate90=0.5`) shows the model both.\n" if shifted else "")
-    return "\n## Box orientation, training vs test (README \"Data checks\")\n\n" + table.to_markdown() + "\n" + note
+    return "\n## Box orientation, training vs test (docs/pipeline.md, \"Data checks\")\n\n" + table.to_markdown() + "\n" + note
 
 
 def validation_note(val, n_train: int, by: str, params) -> str:

@@ -1,4 +1,4 @@
-"""The bench stage's measurements (pipeline/bench.py) at a toy size: every ratio the README table shows
+"""The bench stage's measurements (pipeline/bench.py) at a toy size: every ratio docs/pipeline.md's table shows
 is measured, the profiler finds the labelled parts of a distillation step, and the table names them."""
 import math
 

@@ -1,7 +1,7 @@
 """Export to TorchScript and ONNX: the traced graph runs on other images of the traced size and gives
 PyTorch's detections (matched one to one by class, box within 0.05 px and score within 5e-4; a detection
 within 1e-3 of the score threshold may fall on either side, as another CPU rounds it), in onnxruntime too;
-`defect-il export` as a process, each export loaded in a fresh process importing only what the README's
+`defect-il export` as a process, each export loaded in a fresh process importing only what docs/commands.md's
 snippet imports, and `defect-il predict --backend onnxruntime` giving `--backend pytorch`'s detections."""
 import json
 import os
@@ -111,7 +111,7 @@ def defect_il(*args):
     return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=ROOT)
 
 
-# what the README's snippets import: TorchScript `torch, torchvision`; ONNX `json, cv2, numpy, onnxruntime`
+# what docs/commands.md's snippets import: TorchScript `torch, torchvision`; ONNX `json, cv2, numpy, onnxruntime`
 TORCHSCRIPT_PROCESS = """
 import sys, numpy as np, torch, torchvision
 model = torch.jit.load(sys.argv[1])

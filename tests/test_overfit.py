@@ -38,7 +38,7 @@ def test_overfits_a_few_images(tmp_path, detector, iterations, images):
 def check_bf16_inference_parity(model, cfg, name, fp32_metrics):
     """The trained model under bf16 autocast (train.precision: bf16): mAP50 within 2 points of fp32,
     and each fp32 detection scored >= 0.3 has a bf16 detection of its class with IoU >= 0.9 and a
-    score within 0.05 (the stated tolerance, README "bf16")."""
+    score within 0.05 (the stated tolerance, docs/pipeline.md, "bf16")."""
     loader = build_detection_test_loader(cfg, name)
     with torch.no_grad():
         fp32 = [model(x)[0]["instances"] for x in loader]

@@ -52,9 +52,9 @@ def test_rows_give_mean_std_over_runs_and_the_paired_difference(repo):
 
 def test_the_readme_block_is_replaced_and_check_sees_a_stale_one(repo):
     cmd = [sys.executable, str(TOOLS / "results_tables.py"), "--tables", str(repo / "results" / "tables.yaml"),
-           "--readme", str(repo / "README.md")]
+           "--pages", str(repo / "README.md")]
     stale = subprocess.run(cmd + ["--check"], capture_output=True, text=True)
-    assert stale.returncode == 1 and "is not what" in stale.stderr
+    assert stale.returncode == 1 and "README.md not what" in stale.stderr
     assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0
     readme = (repo / "README.md").read_text()
     assert "old typed table" not in readme and readme.startswith("intro\n") and readme.endswith("end\n")
@@ -65,6 +65,7 @@ def test_the_readme_block_is_replaced_and_check_sees_a_stale_one(repo):
     ("split", "scored on the val split, the table reads test"),
     ("provenance", "no provenance"),
     ("unlisted", "rows the table does not list: other"),
+    ("unlisted, not left out", "rows the table does not list: other"),
     ("unknown commit", "no provenance"),
     ("retrained teacher", "teacher a names several teachers")])
 def test_runs_without_provenance_or_on_another_split_are_refused(repo, case, message):
@@ -73,19 +74,25 @@ def test_runs_without_provenance_or_on_another_split_are_refused(repo, case, mes
         write_run(runs, "sdidd_ta_s5", 1.0, 1.0, split="val")
     elif case == "provenance":
         write_run(runs, "sdidd_ta_s5", 1.0, 1.0, provenance=False)
-    elif case == "unlisted":
+    elif case.startswith("unlisted"):
         write_run(runs, "other_ta_s0", 1.0, 1.0)
+        write_run(runs, "older_ta_s0", 1.0, 1.0)
     elif case == "unknown commit":
         write_run(runs, "sdidd_ta_s5", 1.0, 1.0, commit="unknown")
     else:
         write_run(runs, "sdidd_ta_s5", 1.0, 1.0, teacher_sha="c" * 10)
     table = yaml.safe_load((repo / "results" / "tables.yaml").read_text())["demo"]
+    table["leave_out"] = ["older"] + (["other"] if case == "unlisted" else [])
+    if case == "unlisted":  # both left out: the table renders without them
+        text = results_tables.render(table, repo)
+        assert sum(line.startswith("|") for line in text.splitlines()) == 2 + 3  # header, rule, the 3 listed rows
+        table["leave_out"] = ["older"]
     with pytest.raises(results_tables.TableError, match=message):
         results_tables.render(table, repo)
 
 
 def test_the_projects_readme_tables_are_what_results_generate():
-    """No typed result table: every block in README.md is what results/tables.yaml generates."""
+    """No typed result table: every block in README.md and docs/results.md is what results/tables.yaml generates."""
     r = subprocess.run([sys.executable, str(TOOLS / "results_tables.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -94,7 +101,10 @@ def test_run_names_and_readme_blocks():
     assert results_tables.RUN.match("sdidd_topk50_s0").group("row", "teacher") == ("sdidd_topk50", None)
     assert results_tables.RUN.match("global_erdbox_tb_s2").group("row", "teacher", "seed") == ("global_erdbox", "b", "2")
     with pytest.raises(results_tables.TableError, match="table\\(s\\) typed not listed"):
-        results_tables.replace_blocks("<!-- results-table: typed -->\nx\n<!-- /results-table: typed -->\n", {})
+        results_tables.replace_blocks("<!-- results-table: typed -->\nx\n<!-- /results-table: typed -->\n", {}, "p")
+    text, keys = results_tables.replace_blocks("a\n<!-- results-table: t -->\nold\n<!-- /results-table: t -->\n",
+                                               {"t": "new", "u": "elsewhere"}, "p")
+    assert text == "a\n<!-- results-table: t -->\nnew\n<!-- /results-table: t -->\n" and keys == {"t"}
 
 
 def test_joint_from_regroups_a_joint_run_by_the_students_task(repo):
@@ -126,3 +136,17 @@ def test_joint_from_regroups_a_joint_run_by_the_students_task(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(results_tables.TableError, match="no class groups for toy task 2\\+2\\+2"):
         results_tables.render(table, repo)
+
+
+def test_every_table_is_on_a_page_and_a_page_may_hold_some(repo):
+    """The headline on one page (README), every table on another (docs/results.md); a table on no page is refused."""
+    (repo / "results.md").write_text("<!-- results-table: demo -->\n<!-- /results-table: demo -->\n")
+    (repo / "README.md").write_text("no tables here\n")
+    cmd = [sys.executable, str(TOOLS / "results_tables.py"), "--tables", str(repo / "results" / "tables.yaml"),
+           "--pages", str(repo / "README.md"), str(repo / "results.md")]
+    assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+    assert "| SD-IDD" in (repo / "results.md").read_text() and (repo / "README.md").read_text() == "no tables here\n"
+    tables = yaml.safe_load((repo / "results" / "tables.yaml").read_text())
+    (repo / "results" / "tables.yaml").write_text(yaml.safe_dump({**tables, "other": tables["demo"]}))
+    r = subprocess.run(cmd + ["--check"], capture_output=True, text=True)
+    assert r.returncode == 1 and "table(s) other of" in r.stderr and "are on none of" in r.stderr

@@ -1,7 +1,7 @@
 """Where a model's detections of each class land: on an object of that class (true), on an object of
 another class (confused), or on no object at all (background). A student whose old-class channels get no
 loss away from the anchors CR selects may answer old classes on background and on the new objects: this
-counts it (README "SD-IDD").
+counts it (docs/methods.md).
 
 A detection counts as true when it overlaps (IoU > --iou) a GT box of its own class, confused when it
 overlaps only boxes of other classes, background otherwise. Counts are per 100 images.

@@ -1,4 +1,4 @@
-"""Write the NEU-DET folders of the `defect-il increment` walk-through (README): what a line engineer brings,
+"""Write the NEU-DET folders of the `defect-il increment` walk-through (docs/commands.md): what a line engineer brings,
 Pascal VOC folders of one defect type's images labelled as NEU-DET labels them (other classes' boxes too:
 46 of the 240 scratches images also label inclusion), and optionally the old classes' test images.
 

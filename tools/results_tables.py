@@ -1,4 +1,4 @@
-"""The README's result tables, generated from the runs kept in results/ (never typed).
+"""The result tables of the README and docs/results.md, generated from the runs kept in results/ (never typed).
 
 `results/tables.yaml` lists the tables: each names a folder of runs, the rows (a run prefix and its label),
 the split every run must have been scored on, and the rows the others are compared with (paired
@@ -9,16 +9,18 @@ on and its provenance (params hash, code commit, teacher checksum; pipeline/prov
 Each table gives per row the runs, the teachers, mAP50 old / new / all as mean ± sample std over the runs
 (and, for chains of several increments, mAP_all after each earlier phase),
 and for each compared row the paired difference of mAP_all (the same teacher and seed in both rows), its
-mean ± std and count, and its mean on each teacher where the pairs span several. The README holds each table between `<!-- results-table: ID -->` and
-`<!-- /results-table: ID -->`.
+mean ± std and count, and its mean on each teacher where the pairs span several. A page holds a table between
+`<!-- results-table: ID -->` and `<!-- /results-table: ID -->`: docs/results.md every table, the README the headline.
 
-`joint_from: FOLDER` (optional) adds FOLDER's joint runs (`<row>_s<seed>/`, rows the table lists): a model of
+`leave_out: [ROW, ...]` (optional): rows of the folder the table does not show (a headline without the superseded
+settings); every other run of the folder must be a listed row. `joint_from: FOLDER` (optional) adds FOLDER's joint runs (`<row>_s<seed>/`, rows the table lists): a model of
 every class on the same images is the same for every task, so a 2+2+2 table reuses the 3+3 folder's joint model,
 its mAP old / new regrouped from its AP50 per class by the task the table's students ran (their metrics'
 dataset and task, whose class groups params.yaml defines: new = the last group, old = the others).
 
-Usage: python tools/results_tables.py [--tables results/tables.yaml] [--readme README.md] [--check]
-  (writes the tables into the README; --check: exit 1, naming the tables, where the README differs)
+Usage: python tools/results_tables.py [--tables results/tables.yaml] [--pages README.md docs/results.md] [--check]
+  (writes each table into the pages that hold its block, every table on one page at least; --check: exit 1,
+  naming the pages, where a page differs)
 """
 import argparse
 import json
@@ -120,9 +122,10 @@ def render(table: dict, root: Path = REPO) -> str:
     runs = read_runs(folder, table["split"])
     if table.get("joint_from"):
         runs = pd.concat([runs, regrouped_joint(runs, folder, table, root)], ignore_index=True)
-    unknown = sorted(set(runs.row) - set(table["rows"]))
+    unknown = sorted(set(runs.row) - set(table["rows"]) - set(table.get("leave_out", [])))
     if unknown:
         raise TableError(f"{folder}: runs of rows the table does not list: {', '.join(unknown)}")
+    runs = runs[runs.row.isin(list(table["rows"]))]
     compare = table.get("compare", [])
     steps = [c for c in runs.columns if c.startswith("mAP_all after phase")]  # a chain of several increments
     lines = []
@@ -152,39 +155,50 @@ def render(table: dict, root: Path = REPO) -> str:
     return out + note
 
 
-def replace_blocks(readme: str, blocks: dict, where: str = "README.md") -> str:
-    unknown = sorted(set(re.findall(r"<!-- results-table: (\S+) -->", readme)) - set(blocks))
+def replace_blocks(text: str, blocks: dict, where: str) -> tuple:
+    """The blocks `text` holds, replaced by the generated tables; returns (new text, keys replaced)."""
+    found = re.findall(r"<!-- results-table: (\S+) -->", text)
+    unknown = sorted(set(found) - set(blocks))
     if unknown:
         raise TableError(f"{where}: table(s) {', '.join(unknown)} not listed in results/tables.yaml")
-    for key, body in blocks.items():
+    for key in found:
         pattern = re.compile(rf"(<!-- results-table: {re.escape(key)} -->\n)(?:.*?\n)?(<!-- /results-table: "
                              rf"{re.escape(key)} -->)", re.S)
-        if not pattern.search(readme):
-            raise TableError(f"{where}: no block <!-- results-table: {key} --> ... <!-- /results-table: {key} -->")
-        readme = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), readme)
-    return readme
+        if not pattern.search(text):
+            raise TableError(f"{where}: block <!-- results-table: {key} --> has no <!-- /results-table: {key} -->")
+        text = pattern.sub(lambda m: m.group(1) + blocks[key] + "\n" + m.group(2), text)
+    return text, set(found)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tables", default=str(REPO / "results" / "tables.yaml"))
-    ap.add_argument("--readme", default=str(REPO / "README.md"))
+    ap.add_argument("--pages", nargs="+", default=[str(REPO / "README.md"), str(REPO / "docs" / "results.md")])
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args(argv)
     try:
         tables = yaml.safe_load(Path(args.tables).read_text()) or {}
         blocks = {key: render(table, Path(args.tables).resolve().parent.parent) for key, table in tables.items()}
-        readme = Path(args.readme).read_text()
-        new = replace_blocks(readme, blocks, args.readme)
+        pages, placed = {}, set()
+        for page in map(Path, args.pages):
+            old = page.read_text()
+            new, keys = replace_blocks(old, blocks, str(page))
+            pages[page], placed = (old, new), placed | keys
+        missing = sorted(set(blocks) - placed)
+        if missing:
+            raise TableError(f"table(s) {', '.join(missing)} of {args.tables} are on none of {', '.join(args.pages)}")
     except (TableError, OSError, KeyError) as e:
         sys.exit(f"results_tables: {e}")
+    stale = [str(page) for page, (old, new) in pages.items() if old != new]
     if args.check:
-        if new != readme:
-            sys.exit(f"results_tables: {args.readme} is not what {args.tables} generates: run python tools/results_tables.py")
+        if stale:
+            sys.exit(f"results_tables: {', '.join(stale)} not what {args.tables} generates: run python tools/results_tables.py")
         print(f"results_tables: {len(blocks)} table(s) up to date")
         return
-    atomic_write_text(Path(args.readme), new)
-    print(f"results_tables: {len(blocks)} table(s) written into {args.readme}")
+    for page, (old, new) in pages.items():
+        if old != new:
+            atomic_write_text(page, new)
+    print(f"results_tables: {len(blocks)} table(s) in {', '.join(args.pages)}; rewritten: {', '.join(stale) or 'none'}")
 
 
 if __name__ == "__main__":

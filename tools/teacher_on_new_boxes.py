@@ -3,10 +3,10 @@
 For each new-class GT box of a split (a COCO json written by stages/split.py), the teacher's best detection
 overlapping it (IoU > --iou, score > --score) counts as a hit, and its class is tallied. A new class the
 teacher often takes for an old one is where distillation of the teacher's confident old-class responses
-(ERD: every location above mean + 2 std) teaches the student the wrong class (README, DeepPCB lite).
+(ERD: every location above mean + 2 std) teaches the student the wrong class (docs/results.md, DeepPCB).
 
 Any model on any split works the same way: a joint model on joint_test.json gives each class's recall and
-what it is taken for (README "Data checks": NEU-DET's scratches).
+what it is taken for (docs/pipeline.md, "Data checks": NEU-DET's scratches).
 
 Usage: python tools/teacher_on_new_boxes.py MODEL_DIR SPLIT_JSON [--every 6] [--iou 0.5] [--score 0.3]
   e.g. python tools/teacher_on_new_boxes.py models/gfl_teacher data/splits/phase1_train.json

@@ -1,7 +1,7 @@
 """Diagnose TGFS level selection on a trained model: per GT, which competing level (P3-P5) is cheapest.
 
 Run in a workspace: python tools/tgfs_level_costs.py models/RUN   (uses data/splits/joint_train.json;
-prints how many GTs each level wins over 4 batches of 8, and the mean cost per level). Gave the README
+prints how many GTs each level wins over 4 batches of 8, and the mean cost per level). Gave docs/methods.md's
 numbers for the collapsed first design (P3 5.6 / P4 1.5 / P5 5.7) and plain FCOS (2.2 / 2.0 / 3.3).
 """
 import sys, torch, collections

@@ -2,7 +2,7 @@
 
 Surface defects have no canonical orientation, and a split can hold them in one orientation for training
 and another for testing: NEU-DET's common split (n <= 240 train) has 88 % of its training scratches
-vertical and 96 % of its test scratches horizontal (README "Data checks"). detectron2's
+vertical and 96 % of its test scratches horizontal (docs/pipeline.md, "Data checks"). detectron2's
 RandomRotation resamples the image (cv2.warpAffine, half-pixel shifts); a quarter turn is exact.
 """
 import numpy as np

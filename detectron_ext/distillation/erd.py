@@ -3,7 +3,7 @@
 (losses). Pure tensor functions on one image; the batch sums their results (MMDetection adds the
 per-image losses that `multi_apply` returns).
 
-Point by point (README "ERD" lists the same):
+Point by point (docs/methods.md, "ERD" lists the same):
 1. classification: anchors whose max teacher sigmoid score > mean + 2·std (torch's unbiased std);
 2. regression: anchors whose max box-distribution logit (over all 4·(reg_max+1)) > mean + 2·std,
    then class-aware NMS (IoU 0.005) of the teacher's decoded boxes, scored by its max class score
