@@ -22,6 +22,8 @@ from .data.transforms import RandomRotate90
 from .distributed import unwrap
 from .evaluation import DefectEvaluator, nest_per_class
 from .file_io import atomic_write_json
+from .modeling.distill_gfl import init_student_from_teacher
+from .modeling.efficientnet import load_imagenet_weights, resolve_weights
 
 EVAL_HISTORY = "eval_history.json"
 DISTILL_TRACE = "distill_trace.csv"
@@ -188,6 +190,22 @@ class DefectTrainer(DefaultTrainer):
         history.append({"iteration": iteration, **nest_per_class(results["bbox"])})
         atomic_write_json(path, history)
         return results
+
+
+def initial_weights(cfg):
+    """How a run without a checkpoint starts, besides MODEL.WEIGHTS: a student (DistillGFL) from the teacher it
+    loads (MODEL.DISTILL.TEACHER_WEIGHTS), an EfficientNet-Lite backbone from its ImageNet weights; else None.
+    The `init_weights` of `train`."""
+    if cfg.MODEL.META_ARCHITECTURE == "DistillGFL":
+        return init_student_from_teacher
+    if cfg.MODEL.BACKBONE.NAME == "build_efficientnet_lite_fpn_backbone" and cfg.MODEL.EFFICIENTNET.WEIGHTS:
+        imagenet = resolve_weights(cfg.MODEL.EFFICIENTNET.NAME, cfg.MODEL.EFFICIENTNET.WEIGHTS)
+
+        def init_imagenet(model):
+            n = load_imagenet_weights(model.backbone.bottom_up, imagenet)
+            logging.getLogger("detectron_ext").info(f"{n} ImageNet tensors loaded from {imagenet}")
+        return init_imagenet
+    return None
 
 
 def train(cfg, resume: bool = True, init_weights=None, extra_hooks=()):

@@ -1,6 +1,5 @@
 """Train and evaluate one run (a RunSpec): what the train, evaluate and increment stages do."""
 import json
-import logging
 import shutil
 
 import cv2
@@ -13,12 +12,11 @@ from detectron2.utils.logger import setup_logger
 from detectron_ext.checkpoint import load_model, save_model
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.distributed import launch, unwrap
-from detectron_ext.engine import DISTILL_TRACE, EVAL_HISTORY, train
+from detectron_ext.engine import DISTILL_TRACE, EVAL_HISTORY, initial_weights, train
 from detectron_ext.evaluation import DefectEvaluator, nest_per_class
 from detectron_ext.file_io import atomic_write_text, json_safe
 from detectron_ext.modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
-from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
-from detectron_ext.modeling.efficientnet import load_imagenet_weights, resolve_weights
+from detectron_ext.modeling.distill_gfl import detector_state
 from detectron_ext.visualize import draw_gt_and_predictions
 
 from .config import build_config, device
@@ -44,15 +42,7 @@ def _train_worker(params, spec: RunSpec):
     register_coco_file(val_set, spec.val_json)
     images = json.loads(spec.train_json.read_text())["images"]
     cfg = build_config(params, spec, len(images), native_size=min(images[0]["width"], images[0]["height"]))
-    init_weights = None
-    if spec.teacher:
-        init_weights = init_student_from_teacher  # from the teacher DistillGFL loaded (MODEL.DISTILL.TEACHER_WEIGHTS)
-    elif cfg.MODEL.BACKBONE.NAME == "build_efficientnet_lite_fpn_backbone" and cfg.MODEL.EFFICIENTNET.WEIGHTS:
-        imagenet = resolve_weights(cfg.MODEL.EFFICIENTNET.NAME, cfg.MODEL.EFFICIENTNET.WEIGHTS)
-
-        def init_weights(model):
-            n = load_imagenet_weights(model.backbone.bottom_up, imagenet)
-            logging.getLogger("detectron_ext").info(f"{n} ImageNet tensors loaded from {imagenet}")
+    init_weights = initial_weights(cfg)  # a student from its teacher, EfficientNet-Lite from ImageNet
     if cfg.MODEL.WEIGHTS and is_torchvision_checkpoint(cfg.MODEL.WEIGHTS):
         cfg.MODEL.WEIGHTS = convert_torchvision_checkpoint(cfg.MODEL.WEIGHTS, out_dir / "imagenet_d2.pkl")
 
