@@ -33,10 +33,10 @@ from detectron_ext.data.holdout import seeded_split
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.data.sources import read_coco_file
 from detectron_ext.data.voc import voc_class_names, voc_folder, voc_records, voc_split_files
-from detectron_ext.engine import ProgressBar, train
+from detectron_ext.engine import ProgressBar, initial_weights, train
 from detectron_ext.evaluation import DefectEvaluator, nest_per_class
 from detectron_ext.file_io import atomic_write_json, atomic_write_text, file_sha256, json_safe
-from detectron_ext.modeling.distill_gfl import detector_state, init_student_from_teacher
+from detectron_ext.modeling.distill_gfl import detector_state
 
 from .config import increment_config
 from .runs import resolve_method
@@ -252,7 +252,7 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
           f"({', '.join(f'{c} {n}' for c, n in counts.items())} boxes), {cfg.SOLVER.MAX_ITER} iterations"
           + (f"; dropped the other labels ({', '.join(f'{c} {n}' for c, n in sorted(dropped.items()))} boxes)"
              if dropped else ""), flush=True)
-    trainer = train(cfg, resume=True, init_weights=init_student_from_teacher,
+    trainer = train(cfg, resume=True, init_weights=initial_weights(cfg),
                     extra_hooks=[ProgressBar("increment")])
 
     # the new model's own test set: the new classes' test images and the old classes' (where known), an

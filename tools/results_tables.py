@@ -33,6 +33,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from detectron_ext.evaluation import summarize  # noqa: E402
 from detectron_ext.file_io import atomic_write_text  # noqa: E402
 from pipeline.params import class_groups  # noqa: E402
 
@@ -66,7 +67,8 @@ def read_runs(folder: Path, split: str) -> pd.DataFrame:
                      "task": (metrics.get("dataset"), str(metrics.get("task", "default"))),
                      "per_class": metrics.get("AP50_per_class"), "path": str(path),
                      **{k: metrics[v] for k, v in KEYS.items()},
-                     **{f"mAP_all after phase {k}": v["mAP50"] for k, v in sorted((metrics.get("phases") or {}).items())[:-1]}})
+                     **{f"mAP_all after phase {k}": v["mAP50"]
+                        for k, v in sorted((metrics.get("phases") or {}).items(), key=lambda kv: int(kv[0]))[:-1]}})
     if not rows:
         raise TableError(f"{folder}: no <row>_t<teacher>_s<seed>/metrics.json runs")
     return pd.DataFrame(rows)
@@ -109,11 +111,11 @@ def regrouped_joint(runs: pd.DataFrame, folder: Path, table: dict, root: Path) -
     joint = joint[(joint.teacher == "-") & joint.row.isin(list(table["rows"]))].copy()
     new = set(groups[-1])
     for i, run in joint.iterrows():
-        ap = run.per_class or {}
+        ap = {c: float("nan") if v is None else v for c, v in (run.per_class or {}).items()}  # JSON null: no GT
         if set(ap) != {c for g in groups for c in g}:
             raise TableError(f"{run.path}: AP50 per class for {sorted(ap)}, not the classes of {dataset} task {task}")
-        old_ap, new_ap = [v for c, v in ap.items() if c not in new], [v for c, v in ap.items() if c in new]
-        joint.at[i, "mAP_old"], joint.at[i, "mAP_new"] = sum(old_ap) / len(old_ap), sum(new_ap) / len(new_ap)
+        scores = summarize(ap, float("nan"), [c for c in ap if c not in new], [c for c in ap if c in new])
+        joint.at[i, "mAP_old"], joint.at[i, "mAP_new"] = scores["mAP50_old"], scores["mAP50_new"]
     return joint
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
+from detectron_ext.evaluation import nanmean  # noqa: E402
 from detectron_ext.file_io import atomic_write_text  # noqa: E402
 from pipeline.plots import plot_frame  # noqa: E402
 from results_tables import RUN  # noqa: E402
@@ -40,8 +41,8 @@ def curves(folder: Path, rows, metric: str) -> pd.DataFrame:
         first = json.loads(teacher.read_text())
         steps = {0: first["mAP50"]}
         for k, v in phases.items():
-            ap = v["AP50_per_class"]
-            steps[int(k)] = v["mAP50"] if metric == "mAP50" else sum(ap[c] for c in first["AP50_per_class"]) / len(first["AP50_per_class"])
+            ap = {c: float("nan") if a is None else a for c, a in v["AP50_per_class"].items()}  # null: no GT
+            steps[int(k)] = v["mAP50"] if metric == "mAP50" else nanmean([ap[c] for c in first["AP50_per_class"]])
         out += [{"method": m["row"], "run": path.parent.name, "step": s, metric: v} for s, v in steps.items()]
     if not out:
         raise SystemExit(f"steps_figure: {folder}: no runs of {', '.join(rows)}")
