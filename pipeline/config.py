@@ -1,8 +1,10 @@
 """params.yaml -> the complete detectron2 config of one run: the pipeline's one crossing into
 detectron_ext's config keys.
 
-Every detectron2 key a parameter sets is in the tables below; a parameter left out of params.yaml
-keeps the key's default, which lives in one place: detectron_ext/config.py (`add_*_config`). The rest
+A params section of settings (distill, erd, finetune, assigners.tgfs, train: params_schema.SECTIONS, each setting
+defined once in detectron_ext/settings.py) sets their keys; the scale's and model's keys are in the tables below.
+A parameter left out of params.yaml keeps the key's default (detectron_ext/settings.py, detectron_ext/config.py
+or detectron2's). The rest
 of `build_config` derives keys from several parameters (backbone and weights, schedule from epochs,
 TGFS's cold start, SD-IDD's Top-K scaling, device, seed).
 """
@@ -13,9 +15,9 @@ from detectron2.config import CfgNode
 
 from detectron_ext.config import new_config
 from detectron_ext.modeling import efficientnet
-from detectron_ext.modeling.distill_gfl import ERD_KEYS
 from detectron_ext.modeling.backbone import TORCHVISION_PIXEL_MEAN, TORCHVISION_PIXEL_STD
 
+from .params_schema import METHOD_PARAMS, SECTIONS
 from .runs import RunSpec, dataset_names
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -29,28 +31,6 @@ SCALE_KEYS = {"fpn_channels": "MODEL.FPN.OUT_CHANNELS", "head_channels": "HEAD.H
 MODEL_KEYS = {"score_thresh": "HEAD.SCORE_THRESH_TEST", "nms_thresh": "HEAD.NMS_THRESH_TEST",
               "max_detections": "TEST.DETECTIONS_PER_IMAGE"}
 GFL_KEYS = {"reg_max": "MODEL.GFL.REG_MAX", "atss_topk": "MODEL.GFL.ATSS_TOPK"}  # model.* read by GFL only
-TRAIN_KEYS = {"checkpoint_period": "SOLVER.CHECKPOINT_PERIOD", "num_workers": "DATALOADER.NUM_WORKERS",
-              "deterministic": "SOLVER.DETERMINISTIC", "precision": "MODEL.PRECISION",
-              "teacher_cache_mb": "MODEL.DISTILL.TEACHER_CACHE_MB", "random_flip": "INPUT.RANDOM_FLIP",
-              "random_rotate90": "INPUT.RANDOM_ROTATE90"}
-TOP_KEYS = {"threads": "SOLVER.NUM_THREADS"}
-TGFS_KEYS = {"selection": "MODEL.TGFS.SELECTION", "levels": "MODEL.TGFS.NUM_LEVELS", "region": "MODEL.TGFS.REGION",
-             "radius": "MODEL.TGFS.RADIUS", "loc_weight": "MODEL.TGFS.LOC_WEIGHT",
-             "focal_gamma": "MODEL.TGFS.FOCAL_GAMMA", "quality_topk": "MODEL.TGFS.QUALITY_TOPK",
-             "margin": "MODEL.TGFS.MARGIN", "high_levels": "MODEL.TGFS.HIGH_LEVELS",
-             "unselected": "MODEL.TGFS.UNSELECTED", "reweight": "MODEL.TGFS.REWEIGHT",
-             "reweight_gamma": "MODEL.TGFS.REWEIGHT_GAMMA"}
-# each incremental method reads its own parameters and nothing else (`-S alpha=3` changes SD-IDD alone)
-METHOD_KEYS = {
-    "finetune": {"finetune": {"qfl_channels": "MODEL.DISTILL.QFL_CHANNELS"}},
-    "erd": {"erd": {k: f"MODEL.ERD.{k.upper()}" for k in ERD_KEYS}},
-    "sdidd": {None: {"alpha": "MODEL.DISTILL.ALPHA", "beta": "MODEL.DISTILL.BETA"},
-              "distill": {k: f"MODEL.DISTILL.{k.upper()}" for k in (
-                  "cls_mode", "reg_mode", "feat_mode", "qfl_channels", "topk", "cr_confidence", "cr_temperature",
-                  "br_temperature", "br_per_gt", "br_global_weighting", "cr_outside", "cr_on_labelled", "fr_features", "fr_lambda",
-                  "fr_lambda_mode", "fr_lambda_temperature",
-                  "fr_lambda_weight", "cls_weight", "reg_weight", "feat_weight")}},
-}
 
 
 def set_key(cfg: CfgNode, key: str, value, head: str = "MODEL.GFL"):
@@ -69,6 +49,11 @@ def apply_table(cfg: CfgNode, section: dict, table: dict, head: str = "MODEL.GFL
     for param, key in table.items():
         if param in section:  # absent: the key keeps its default (detectron_ext/config.py)
             set_key(cfg, key, section[param], head)
+
+
+def apply_settings(cfg: CfgNode, section: dict, settings: dict):
+    """The settings ({name: Setting}, params_schema.SECTIONS) a params section gives; absent: the setting's default."""
+    apply_table(cfg, section or {}, {name: s.key for name, s in settings.items() if s.key})
 
 
 def training_seed(params: dict) -> int:
@@ -97,8 +82,8 @@ def build_config(params: dict, spec: RunSpec, num_train_images: int, native_size
     apply_table(cfg, model, MODEL_KEYS, head)
     if spec.detector == "gfl":
         apply_table(cfg, model, GFL_KEYS)
-    apply_table(cfg, params["train"], TRAIN_KEYS)
-    apply_table(cfg, params, TOP_KEYS)
+    apply_settings(cfg, params["train"], SECTIONS["train"])
+    apply_settings(cfg, params, {"threads": SECTIONS["top"]["threads"]})
     _backbone(cfg, model, int(scale["depth"]))
     max_iter = _schedule(cfg, scale, num_train_images)
 
@@ -107,8 +92,9 @@ def build_config(params: dict, spec: RunSpec, num_train_images: int, native_size
     if spec.assigner == "tgfs":
         cfg.MODEL.TGFS.ENABLED = True
         tgfs = params["assigners"]["tgfs"]
-        apply_table(cfg, tgfs, TGFS_KEYS)
-        cfg.MODEL.TGFS.COLD_START_ITERS = int(round(float(tgfs["cold_start_fraction"]) * max_iter))
+        apply_settings(cfg, tgfs, SECTIONS["tgfs"])
+        fraction = tgfs.get("cold_start_fraction", SECTIONS["tgfs"]["cold_start_fraction"].default)
+        cfg.MODEL.TGFS.COLD_START_ITERS = int(round(float(fraction) * max_iter))
 
     if spec.teacher:
         _student(cfg, params, spec.method, spec.teacher_weights, len(spec.old_classes), native_size)
@@ -129,8 +115,8 @@ def increment_config(params: dict, teacher_cfg: CfgNode, teacher_weights, new_cl
     cfg.TEST.OLD_CLASSES = old
     scale = params["scales"][params["scale"]]
     apply_table(cfg, {k: v for k, v in scale.items() if k in ("batch", "lr", "warmup_factor")}, SCALE_KEYS)
-    apply_table(cfg, params["train"], TRAIN_KEYS)
-    apply_table(cfg, params, TOP_KEYS)
+    apply_settings(cfg, params["train"], SECTIONS["train"])
+    apply_settings(cfg, params, {"threads": SECTIONS["top"]["threads"]})
     _solver_schedule(cfg, scale, num_train_images)
     _student(cfg, params, method, teacher_weights, len(old), cfg.INPUT.MIN_SIZE_TEST)
     _run(cfg, params, datasets, output_dir)
@@ -142,8 +128,8 @@ def _student(cfg: CfgNode, params: dict, method: str, teacher_weights, num_old: 
     d = cfg.MODEL.DISTILL
     cfg.MODEL.META_ARCHITECTURE = "DistillGFL"
     d.TEACHER_WEIGHTS, d.NUM_OLD_CLASSES, d.METHOD = str(teacher_weights), int(num_old), method
-    for section, table in METHOD_KEYS[method].items():
-        apply_table(cfg, params if section is None else params[section], table)
+    for section, settings in METHOD_PARAMS[method].items():
+        apply_settings(cfg, params if section is None else params.get(section), settings)
     reference = float((params.get("distill") or {}).get("topk_reference_size") or 0)
     if method == "sdidd" and reference > 0:  # K scaled by (input size / reference)^2, at least 1
         size = cfg.INPUT.MIN_SIZE_TEST or native_size

@@ -1,16 +1,26 @@
 """The schema of params.yaml, checked before any stage runs: unknown keys (with the nearest known key),
 wrong types, out-of-range values and missing required keys are each a one-line ParamsError naming the key.
 
+A key is optional exactly when it has a default somewhere else: the extensions' settings (one definition
+each, detectron_ext/settings.py: `distill`, `erd`, `finetune`, `assigners.tgfs`, most of `train`; the schema
+derives their types, choices and ranges from it), detectron2's own keys the pipeline sets, and the keys
+pipeline/config.py reads with a default. What describes the work itself (datasets, scales, runs, increments,
+launch, validation, evaluate, bench) has no default and is required.
+
 The schema validates and does not fill: a key it marks optional keeps its default where the code
 reads it (one home per default), so `validate_params` returns the params it was given unchanged. It is
 strict (no "no" for a bool, no "3" for an int: the code would read them otherwise) and an optional key
 may be left out but not set to null, except where null has a meaning (`train.seed`, `scales.*.epochs`,
 `model.weights`, `datasets.*.classes`, ...).
 """
+import dataclasses
 import difflib
 from typing import Annotated, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from detectron2.config import get_cfg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from detectron_ext.settings import DISTILL, EFFICIENTNET, ERD, TGFS, TRAINING, Setting
 
 PosInt = Annotated[int, Field(gt=0)]
 
@@ -97,16 +107,16 @@ class Scale(_Section):
 
 
 class Model(_Section):
-    backbone: Literal["resnet", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"] = None
+    backbone: Literal[("resnet",) + EFFICIENTNET["name"].choices] = None
     weights: Optional[str] = None
     weights_format: Literal["detectron2", "torchvision"] = None
     norm: Literal["GN", "BN", "SyncBN", "FrozenBN"] = None
     freeze_at: int = Field(None, ge=0, le=5)
-    score_thresh: float = Field(ge=0, lt=1)
-    nms_thresh: float = Field(gt=0, le=1)
-    max_detections: PosInt
-    reg_max: PosInt
-    atss_topk: PosInt
+    score_thresh: float = Field(None, ge=0, lt=1)   # these five: detectron_ext/config.py's head defaults
+    nms_thresh: float = Field(None, gt=0, le=1)
+    max_detections: int = Field(None, gt=0)
+    reg_max: int = Field(None, gt=0)
+    atss_topk: int = Field(None, gt=0)
 
 
 class Run(_Section):
@@ -115,20 +125,43 @@ class Run(_Section):
     assigner: Literal["base", "tgfs"]  # a section of `assigners`
 
 
-class Tgfs(_Section):
-    selection: Literal["tgfs", "base"]
-    levels: int = Field(ge=1, le=5)
-    region: Literal["center", "box"]
-    radius: float = Field(gt=0)
-    loc_weight: float = Field(ge=0)
-    focal_gamma: float = Field(ge=0)
-    quality_topk: int = Field(ge=0)
-    margin: float = Field(ge=0)
-    high_levels: Literal["base", "none"]
-    unselected: Literal["ignore", "background"]
-    cold_start_fraction: float = Field(ge=0, le=1)
-    reweight: Literal["none", "quality", "focal"]
-    reweight_gamma: float = Field(ge=0)
+_D2 = get_cfg()  # detectron2's own defaults, for its keys the pipeline sets
+
+# params.yaml sections made of settings: a params key is a setting's name (pipeline/config.py applies them)
+SECTIONS = {name: {s.name: s for s in settings} for name, settings in {
+    "distill": [s for s in DISTILL if s.name not in ("method", "teacher_weights", "num_old_classes", "teacher_cache_mb",
+                                                      "alpha", "beta")]
+               + [Setting("topk_reference_size", 0.0, ge=0, key="")],  # 0: K as is; S: K x (input size / S)^2
+    "finetune": [DISTILL["qfl_channels"]],
+    "erd": list(ERD),
+    "tgfs": [s for s in TGFS if s.name not in ("enabled", "cold_start_iters")]
+            + [Setting("cold_start_fraction", 0.5, ge=0, le=1, key="")],  # of the run's iterations (0.1 collapsed: docs/methods.md)
+    "train": [TRAINING["deterministic"], TRAINING["precision"], TRAINING["random_rotate90"], DISTILL["teacher_cache_mb"],
+              Setting("checkpoint_period", _D2.SOLVER.CHECKPOINT_PERIOD, gt=0, key="SOLVER.CHECKPOINT_PERIOD"),
+              Setting("num_workers", _D2.DATALOADER.NUM_WORKERS, ge=0, key="DATALOADER.NUM_WORKERS"),
+              Setting("random_flip", _D2.INPUT.RANDOM_FLIP, ("horizontal", "vertical", "none"), key="INPUT.RANDOM_FLIP")],
+    "top": [dataclasses.replace(TRAINING["num_threads"], name="threads"), DISTILL["alpha"], DISTILL["beta"]],
+}.items()}
+METHODS = DISTILL["method"].choices
+# what each incremental method reads: params section -> its settings (None: top-level keys); nothing else,
+# so `-S alpha=3` reruns SD-IDD alone
+METHOD_PARAMS = {"finetune": {"finetune": SECTIONS["finetune"]},
+                 "erd": {"erd": SECTIONS["erd"]},
+                 "sdidd": {None: {k: SECTIONS["top"][k] for k in ("alpha", "beta")}, "distill": SECTIONS["distill"]}}
+assert set(METHOD_PARAMS) == set(METHODS)
+
+
+def _annotation(s: Setting):
+    return Literal[s.choices] if s.choices else type(s.default)
+
+
+def _section_model(name: str, settings, **more) -> type[BaseModel]:
+    """The pydantic model of a params section of settings: every key optional (its default is the setting's)."""
+    fields = {s.name: (_annotation(s), Field(None, **s.bounds())) for s in settings.values()}
+    return create_model(name, __base__=_Section, **fields, **more)
+
+
+Tgfs = _section_model("Tgfs", SECTIONS["tgfs"])
 
 
 class Assigners(_Section):
@@ -139,64 +172,17 @@ class Assigners(_Section):
 
 class Increment(_Section):
     teacher: str
-    method: Literal["finetune", "erd", "sdidd"]
+    method: Literal[METHODS]
     assigner: Literal["base", "tgfs"]  # the student's, a section of `assigners`
     distill: Optional[dict] = None     # method sdidd: keys of `distill` this chain sets otherwise (a variant)
     alpha: Optional[float] = None      # method sdidd: this chain's own α / β (a point of their grid, as a chain)
     beta: Optional[float] = None
 
 
-class Finetune(_Section):
-    qfl_channels: Literal["new", "all"]
-
-
-class Erd(_Section):
-    cls_alpha: float = None
-    reg_alpha: float = None
-    nms_iou: float = Field(None, ge=0, le=1)
-    reg_temperature: float = Field(None, gt=0)
-    reg_weight: float = Field(None, ge=0)
-    weight: float = Field(None, ge=0)
-    teacher_boxes: Literal["code", "stride"] = None
-    images_per_gpu: int = Field(None, ge=0)
-
-
-Mode = Literal["none", "global", "selective"]
-
-
-class Distill(_Section):
-    cls_mode: Mode
-    reg_mode: Mode
-    feat_mode: Mode
-    qfl_channels: Literal["new", "all"]
-    topk: PosInt
-    topk_reference_size: Optional[float] = Field(None, ge=0)
-    cr_confidence: Literal["sigmoid", "softmax"]
-    cr_temperature: float = Field(gt=0)
-    br_temperature: float = Field(gt=0)
-    br_per_gt: bool
-    br_global_weighting: Literal["uniform", "old_score"]
-    cr_on_labelled: Literal["keep", "exclude"]
-    cr_outside: Literal["none", "background"]
-    fr_features: Literal["raw", "standardised"]
-    fr_lambda: float = Field(gt=0, lt=1)
-    fr_lambda_mode: Literal["fixed", "learnable"]
-    fr_lambda_temperature: float = Field(gt=0)
-    fr_lambda_weight: float = Field(ge=0)
-    cls_weight: float = Field(ge=0)
-    reg_weight: float = Field(ge=0)
-    feat_weight: float = Field(ge=0)
-
-
-class Train(_Section):
-    checkpoint_period: PosInt
-    num_workers: int = Field(None, ge=0)
-    deterministic: bool = None
-    seed: Optional[int] = Field(None, ge=0)
-    precision: Literal["fp32", "bf16", "auto"] = None
-    teacher_cache_mb: int = Field(None, ge=0)
-    random_flip: Literal["horizontal", "vertical", "none"] = None
-    random_rotate90: float = Field(None, ge=0, le=1)
+Finetune = _section_model("Finetune", SECTIONS["finetune"])
+Erd = _section_model("Erd", SECTIONS["erd"])
+Distill = _section_model("Distill", SECTIONS["distill"])
+Train = _section_model("Train", SECTIONS["train"], seed=(Optional[int], Field(None, ge=0)))
 
 
 class Launch(_Section):
@@ -235,7 +221,7 @@ class Bench(_Section):
 
 class Params(_Section):
     seed: int = Field(ge=0)
-    threads: int = Field(None, ge=1)
+    threads: _annotation(SECTIONS["top"]["threads"]) = Field(None, **SECTIONS["top"]["threads"].bounds())
     device: str = Field(None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     dataset: str
     task: str = None
@@ -248,8 +234,8 @@ class Params(_Section):
     increments: dict[str, Increment] = None
     finetune: Finetune = None
     erd: Erd = None
-    alpha: float = None
-    beta: float = None
+    alpha: _annotation(DISTILL["alpha"]) = None
+    beta: _annotation(DISTILL["beta"]) = None
     distill: Distill = None
     train: Train
     launch: Launch
@@ -274,7 +260,7 @@ class Params(_Section):
         for key, assigner in users:
             if getattr(self.assigners, assigner, None) is None:
                 raise ValueError(f"{key} uses assigner {assigner}, but there is no 'assigners.{assigner}' section")
-        needs = {"finetune": ("finetune",), "erd": ("erd",), "sdidd": ("alpha", "beta", "distill")}
+        needs = {m: [k for k in reads if k] + list(reads.get(None, {})) for m, reads in METHOD_PARAMS.items()}
         for name, inc in (self.increments or {}).items():
             known(f"increments.{name}.teacher", inc.teacher, runs)
             for key in ("alpha", "beta"):

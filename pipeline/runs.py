@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .params import class_groups
-from .params_schema import ParamsError
+from .params_schema import METHODS, ParamsError
 
 PREPARED = Path("data/prepared")
 SPLITS = Path("data/splits")
@@ -12,7 +12,6 @@ MODELS = Path("models")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
 REPORTS = Path("reports")
-METHODS = ("finetune", "erd", "sdidd")
 
 
 @dataclass
@@ -92,7 +91,7 @@ def increment_specs(params, name: str) -> list:
     chain = increments[name]
     method = chain.get("method", name)
     if method not in METHODS:
-        raise SystemExit(f"params.yaml: increment {name!r} has method {method!r}; choose finetune, erd or sdidd")
+        raise SystemExit(f"params.yaml: increment {name!r} has method {method!r}; choose {', '.join(METHODS)}")
     teacher = run_spec(params, chain["teacher"])
     if teacher.phase != "0":
         raise SystemExit(f"params.yaml: increment {name!r}: its teacher run {chain['teacher']!r} must be phase 0")

@@ -5,7 +5,8 @@ import copy
 import pytest
 
 from detectron_ext.config import new_config
-from pipeline.config import METHOD_KEYS, TGFS_KEYS, build_config
+from pipeline.config import build_config
+from pipeline.params_schema import METHOD_PARAMS, SECTIONS
 from pipeline.runs import increment_specs, run_spec
 
 from helpers import tiny_params
@@ -36,7 +37,7 @@ def test_each_method_reads_its_own_params_only(params, method):
     changes = {"alpha": ("alpha", 3.0), "beta": ("beta", 3.0), "distill": ("distill.cls_mode", "global"),
                "erd": ("erd.cls_alpha", 1.0), "finetune": ("finetune.qfl_channels", "all"),
                "assigners": ("assigners.tgfs.reweight", "quality")}  # read by no student with assigner base
-    reads = {"finetune": {"finetune"}, "erd": {"erd"}, "sdidd": {"alpha", "beta", "distill"}}[method]
+    reads = {k for k in METHOD_PARAMS[method] if k} | set(METHOD_PARAMS[method].get(None, {}))
     for section, (key, value) in changes.items():
         p = copy.deepcopy(params)
         *parents, leaf = key.split(".")
@@ -72,19 +73,19 @@ def without(params, sections: dict) -> dict:
 def test_params_yaml_states_the_config_defaults_of_each_method(params, method):
     """One home per default: the values params.yaml ships for a method's keys are the config's own
     defaults (detectron_ext/config.py), so leaving a key out of params.yaml changes nothing."""
-    assert student(params, method).dump() == student(without(params, METHOD_KEYS[method]), method).dump()
+    assert student(params, method).dump() == student(without(params, METHOD_PARAMS[method]), method).dump()
 
 
 def test_params_yaml_states_the_tgfs_defaults(params):
     spec = run_spec(params, "gfl_tgfs_joint")
-    assert build_config(params, spec, 8).dump() == build_config(without(params, {"assigners.tgfs": TGFS_KEYS}), spec, 8).dump()
+    assert build_config(params, spec, 8).dump() == build_config(without(params, {"assigners.tgfs": SECTIONS["tgfs"]}), spec, 8).dump()
 
 
 def test_a_changed_default_shows(params):
     """The check above can fail: a value that is not the default changes the config."""
     params["assigners"]["tgfs"]["reweight"] = "quality"
     spec = run_spec(params, "gfl_tgfs_joint")
-    assert build_config(params, spec, 8).dump() != build_config(without(params, {"assigners.tgfs": TGFS_KEYS}), spec, 8).dump()
+    assert build_config(params, spec, 8).dump() != build_config(without(params, {"assigners.tgfs": SECTIONS["tgfs"]}), spec, 8).dump()
     assert new_config().MODEL.TGFS.REWEIGHT == "none"
 
 

@@ -105,7 +105,7 @@ def test_fixed_fr_lambda_has_no_parameter_and_must_lie_in_unit_interval(teacher_
     with EventStorage():
         losses = model([batch(True), batch(True)])
     assert "loss_fr_lambda" not in losses
-    with pytest.raises(ValueError, match="fr_lambda must lie in"):
+    with pytest.raises(ValueError, match="FR_LAMBDA: must be < 1"):
         build_model(student_cfg(teacher_path, fr_lambda_mode="fixed", fr_lambda=1.0))
 
 
@@ -238,7 +238,7 @@ def test_br_weighted_by_the_old_class_score_lands_where_the_student_sees_old_obj
             selective[weighting] = model(images)["loss_distill_reg"].item()
             assert "distill/weight_reg" not in storage.latest()
     assert selective["old_score"] == selective["uniform"] > 0
-    with pytest.raises(ValueError, match="br_global_weighting must be uniform or old_score"):
+    with pytest.raises(ValueError, match="MODEL.DISTILL.BR_GLOBAL_WEIGHTING: must be one of uniform, old_score"):
         build_model(student_cfg(teacher_path, br_global_weighting="iou"))
 
 

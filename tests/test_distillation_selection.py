@@ -31,7 +31,7 @@ def test_cr_softmax_with_one_old_class_selects_nothing_sigmoid_still_works():
 def test_mean_plus_k_std_degenerate_inputs():
     assert mean_plus_k_std(torch.zeros(0), 2.0) == float("inf")
     assert mean_plus_k_std(torch.tensor([0.3]), 2.0).item() == pytest.approx(0.3)
-    assert not select_high_confidence(torch.zeros(0, 3)).any()
+    assert not select_high_confidence(torch.zeros(0, 3), alpha=2.0, mode="sigmoid").any()
 
 
 def test_br_topk_per_gt_then_statistics():
@@ -51,7 +51,7 @@ def test_br_topk_per_gt_then_statistics():
 def test_br_no_gt_and_pooled_statistics():
     points = torch.rand(10, 2) * 20
     boxes = torch.cat([points - 2, points + 2], dim=1)
-    mask, u = select_cascaded_regression(points, boxes, torch.zeros(0, 4))
+    mask, u = select_cascaded_regression(points, boxes, torch.zeros(0, 4), topk=100, beta=2.0)
     assert not mask.any() and u.eq(0).all()
     gts = torch.tensor([[0.0, 0.0, 10.0, 10.0], [10.0, 10.0, 20.0, 20.0]])
     mask_pooled, _ = select_cascaded_regression(points, boxes, gts, topk=5, beta=0.0, per_gt=False)

@@ -111,9 +111,9 @@ def test_assign_an_image_without_boxes_and_the_reweighting_alone_mode():
 
 
 def test_options_are_validated():
-    with pytest.raises(ValueError, match="reweight"):
+    with pytest.raises(ValueError, match=r"MODEL\.TGFS\.REWEIGHT: must be one of none, quality, focal"):
         options(reweight="cubic")
-    with pytest.raises(ValueError, match="unselected"):
+    with pytest.raises(ValueError, match=r"MODEL\.TGFS\.UNSELECTED"):
         options(unselected="negative")
 
 

@@ -18,7 +18,7 @@ from detectron2.modeling import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import detectron_ext.modeling  # noqa: E402,F401  (registers GFL, ConfigurableFCOS)
-from detectron_ext.config import new_config  # noqa: E402
+from detectron_ext.checkpoint import load_model_config  # noqa: E402
 from detectron_ext.data.register import register_coco_file  # noqa: E402
 
 
@@ -28,8 +28,7 @@ def main(argv=None):
     ap.add_argument("--batches", type=int, default=25)
     args = ap.parse_args(argv)
     torch.manual_seed(0)
-    cfg = new_config()
-    cfg.merge_from_file(str(Path(args.model_dir) / "config.yaml"))
+    cfg = load_model_config(args.model_dir)
     register_coco_file(cfg.DATASETS.TRAIN[0], "data/splits/joint_train.json")
     cfg.DATALOADER.NUM_WORKERS = 0
     model = build_model(cfg).eval()

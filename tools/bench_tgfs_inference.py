@@ -22,7 +22,7 @@ from pipeline.config import CONFIG_DIR, DETECTOR_CONFIGS  # noqa: E402
 
 def build(detector, depth, channels, tgfs):
     cfg = new_config()
-    cfg.merge_from_file(str(CONFIG_DIR / DETECTOR_CONFIGS[detector]))
+    cfg.merge_from_file(str(CONFIG_DIR / DETECTOR_CONFIGS[detector]), allow_unsafe=False)
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.RESNETS.DEPTH = depth
     cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth in (18, 34) else 256

@@ -8,17 +8,17 @@ import sys, torch, collections
 from detectron2.modeling import build_model
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import build_detection_train_loader
-from detectron_ext.config import new_config
+from detectron_ext.checkpoint import load_model_config
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.modeling import tgfs as T
 torch.set_num_threads(1); torch.manual_seed(0)
 model_dir = sys.argv[1]
-cfg = new_config(); cfg.merge_from_file(f"{model_dir}/config.yaml")
+cfg = load_model_config(model_dir)
 register_coco_file(cfg.DATASETS.TRAIN[0], "data/splits/joint_train.json")
 cfg.SOLVER.IMS_PER_BATCH = 8; cfg.DATALOADER.NUM_WORKERS = 0
 model = build_model(cfg); DetectionCheckpointer(model).load(f"{model_dir}/model_final.pth"); model.eval()
 loader = iter(build_detection_train_loader(cfg))
-opts = T.tgfs_from_config(cfg)["tgfs"] or T.TGFSOptions()
+opts = T.tgfs_options(cfg.MODEL.TGFS)  # the model's, or TGFS's defaults where it trained without
 wins = collections.Counter(); base_lv = collections.Counter(); allcosts = []
 for b in range(4):
     batch = next(loader)

@@ -1,4 +1,5 @@
-"""Region selection of SD-IDD (../shared/spec/sd-idd.md), pure tensor functions on one image.
+"""Region selection of SD-IDD (../shared/spec/sd-idd.md), pure tensor functions on one image. The
+method's settings (α, β, K, the confidence) are arguments without defaults: theirs are in detectron_ext/settings.py.
 
 Statistics use torch's std with `unbiased=True` (n - 1) by default; numpy's default is the biased
 one (ddof=0). Every function returns an empty selection, never NaN, for degenerate input
@@ -16,7 +17,7 @@ def mean_plus_k_std(values: torch.Tensor, k: float, unbiased: bool = True) -> to
     return values.mean() + k * std
 
 
-def anchor_confidence(teacher_logits: torch.Tensor, mode: str = "softmax", temperature: float = 1.0):
+def anchor_confidence(teacher_logits: torch.Tensor, mode: str, temperature: float = 1.0):
     """Confidence of each anchor from the teacher's old-class logits (N, oc).
 
     softmax: max_k softmax(T/t)_k, as the paper writes it (with one old class it is always 1);
@@ -29,8 +30,8 @@ def anchor_confidence(teacher_logits: torch.Tensor, mode: str = "softmax", tempe
     raise ValueError(f"confidence mode must be 'softmax' or 'sigmoid', not {mode!r}")
 
 
-def select_high_confidence(teacher_logits: torch.Tensor, alpha: float = 2.0, mode: str = "softmax",
-                           temperature: float = 1.0, unbiased: bool = True, candidates=None) -> torch.Tensor:
+def select_high_confidence(teacher_logits: torch.Tensor, alpha: float, mode: str, temperature: float = 1.0,
+                           unbiased: bool = True, candidates=None) -> torch.Tensor:
     """CR (Algorithm 1): anchors whose confidence exceeds mean + α·std over the image's anchors; with
     `candidates` (N,) bool, the statistics and the selection over those anchors only."""
     c = anchor_confidence(teacher_logits, mode, temperature)
@@ -40,8 +41,8 @@ def select_high_confidence(teacher_logits: torch.Tensor, alpha: float = 2.0, mod
 
 
 def select_cascaded_regression(anchor_points: torch.Tensor, student_boxes: torch.Tensor,
-                               gt_boxes: torch.Tensor, topk: int = 100, beta: float = 2.0,
-                               per_gt: bool = True, unbiased: bool = True):
+                               gt_boxes: torch.Tensor, topk: int, beta: float, per_gt: bool = True,
+                               unbiased: bool = True):
     """BR (Algorithm 2). Stage 1: per GT, the `topk` anchor points nearest its centre (all levels
     together). Stage 2: keep candidates whose IoU u with their max-IoU GT exceeds mean + β·std of u
     over the candidates (per GT, or pooled over all GTs' candidates).

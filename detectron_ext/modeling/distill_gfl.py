@@ -16,15 +16,13 @@ from ..distillation.fr_lambda import relative_iou, soft_otsu_separability
 from ..distillation.losses import (background_qfl, classification_distillation, feature_distillation,
                                    regression_distillation, standardise)
 from ..distributed import shared_normaliser
+from ..settings import DISTILL, ERD
 from ..distillation.selection import (difficulty_mask, difficulty_thresholds, inside_any_box,
                                       select_cascaded_regression, select_high_confidence)
 from ..distillation.teacher_cache import TeacherCache, stack
 from .box_coder import integral
 from .gfl import GFL
 
-MODES = ("none", "global", "selective")
-ERD_KEYS = ("cls_alpha", "reg_alpha", "nms_iou", "reg_temperature", "reg_weight", "weight", "teacher_boxes",
-            "images_per_gpu")
 DISTILL_PREFIX = "distill_"  # parameters of the distillation itself (FR's λ), not of the detector
 
 
@@ -37,14 +35,16 @@ class DistillGFL(GFL):
                  fr_lambda: float, cr_outside: str, cr_on_labelled: str, fr_features: str,
                  fr_lambda_mode: str, fr_lambda_temperature: float, fr_lambda_weight: float, cls_weight: float,
                  reg_weight: float, feat_weight: float, erd_options: dict, teacher_cache_mb: int, **kwargs):
-        """Arguments as `from_config` reads them from MODEL.DISTILL and MODEL.ERD (defaults:
-        detectron_ext/config.py, add_distill_config); the rest are GFL's."""
+        """Arguments as `from_config` reads them from MODEL.DISTILL and MODEL.ERD (their choices and defaults:
+        detectron_ext/settings.py); the rest are GFL's."""
         super().__init__(**kwargs)
-        for mode in (cls_mode, reg_mode, feat_mode):
-            if mode not in MODES:
-                raise ValueError(f"distillation mode must be one of {MODES}, not {mode!r}")
-        if method not in ("finetune", "erd", "sdidd"):
-            raise ValueError(f"method must be finetune, erd or sdidd, not {method!r}")
+        DISTILL.check(method=method, cls_mode=cls_mode, reg_mode=reg_mode, feat_mode=feat_mode, qfl_channels=qfl_channels,
+                      alpha=alpha, beta=beta, topk=topk, cr_confidence=cr_confidence, cr_temperature=cr_temperature,
+                      br_temperature=br_temperature, br_per_gt=br_per_gt, br_global_weighting=br_global_weighting,
+                      fr_lambda=fr_lambda, cr_outside=cr_outside, cr_on_labelled=cr_on_labelled, fr_features=fr_features,
+                      fr_lambda_mode=fr_lambda_mode, fr_lambda_temperature=fr_lambda_temperature,
+                      fr_lambda_weight=fr_lambda_weight, cls_weight=cls_weight, reg_weight=reg_weight,
+                      feat_weight=feat_weight, teacher_cache_mb=teacher_cache_mb)
         if teacher.num_classes != num_old_classes:
             raise ValueError(f"teacher has {teacher.num_classes} classes, the student expects "
                              f"{num_old_classes} old classes")
@@ -59,39 +59,27 @@ class DistillGFL(GFL):
         # the student's own QFL (and its GIoU/DFL weights): `qfl_channels` new = the new classes'
         # channels only (ERD's code; unlabelled old objects are not pushed to background), all = every
         # channel; fine-tuning and SD-IDD follow the parameter, ERD always uses new as its code does
-        if qfl_channels not in ("all", "new"):
-            raise ValueError(f"qfl_channels must be all or new, not {qfl_channels!r}")
         self.qfl_channels = "new" if method == "erd" else qfl_channels
         self.alpha, self.beta, self.topk = alpha, beta, topk
         self.cr_confidence, self.cr_temperature = cr_confidence, cr_temperature
         self.br_temperature, self.br_per_gt, self.fr_lambda = br_temperature, br_per_gt, fr_lambda
-        if br_global_weighting not in ("uniform", "old_score"):
-            raise ValueError(f"br_global_weighting must be uniform or old_score, not {br_global_weighting!r}")
         self.br_global_weighting = br_global_weighting
         # the old classes' channels at the anchor points selective CR leaves out: none (no loss, the paper's
         # words) | background (the student's QFL with target 0 there)
         # the anchor points inside a labelled (new-class) box, where the teacher's confident old-class answers
         # are its mistakes: keep (the paper's words) | exclude (from CR's statistics and selection)
-        if cr_on_labelled not in ("keep", "exclude"):
-            raise ValueError(f"cr_on_labelled must be keep or exclude, not {cr_on_labelled!r}")
         self.cr_on_labelled = cr_on_labelled
-        if cr_outside not in ("none", "background"):
-            raise ValueError(f"cr_outside must be none or background, not {cr_outside!r}")
         if cr_outside == "background" and qfl_channels == "all" and method == "sdidd":
             raise ValueError("cr_outside background with qfl_channels all would count the old channels' background "
                              "twice (the student's QFL already covers them everywhere)")
         # FR's MSE on the FPN features as they are (raw) or standardised per image and channel (PKD's)
-        if fr_features not in ("raw", "standardised"):
-            raise ValueError(f"fr_features must be raw or standardised, not {fr_features!r}")
         self.cr_outside, self.fr_features = cr_outside, fr_features
         self.cls_weight, self.reg_weight, self.feat_weight = cls_weight, reg_weight, feat_weight
         self.erd = dict(erd_options)  # MODEL.ERD
-        if method == "erd" and set(ERD_KEYS) - set(self.erd):
-            raise ValueError(f"ERD needs the options {sorted(set(ERD_KEYS) - set(self.erd))}")
-        if fr_lambda_mode not in ("fixed", "learnable"):
-            raise ValueError(f"fr_lambda_mode must be fixed or learnable, not {fr_lambda_mode!r}")
-        if not 0.0 < fr_lambda < 1.0:
-            raise ValueError(f"fr_lambda must lie in (0, 1), not {fr_lambda}")
+        if method == "erd":
+            ERD.check(**self.erd)
+            if set(ERD.settings) - set(self.erd):
+                raise ValueError(f"ERD needs the options {sorted(set(ERD.settings) - set(self.erd))}")
         self.fr_lambda_mode, self.fr_lambda_temperature = fr_lambda_mode, fr_lambda_temperature
         self.fr_lambda_weight = fr_lambda_weight
         if fr_lambda_mode == "learnable" and feat_mode == "selective":  # λ = sigmoid(ρ), ρ from logit(fr_lambda)
@@ -116,18 +104,9 @@ class DistillGFL(GFL):
         teacher = GFL(teacher_cfg)
         teacher.to(cfg.MODEL.DEVICE)
         load_teacher(teacher, d.TEACHER_WEIGHTS, d.NUM_OLD_CLASSES)
-        args.update(teacher=teacher, num_old_classes=d.NUM_OLD_CLASSES, method=d.METHOD,
-                    cls_mode=d.CLS_MODE, reg_mode=d.REG_MODE, feat_mode=d.FEAT_MODE,
-                    qfl_channels=d.QFL_CHANNELS, alpha=d.ALPHA, beta=d.BETA, topk=d.TOPK,
-                    cr_confidence=d.CR_CONFIDENCE, cr_temperature=d.CR_TEMPERATURE,
-                    br_temperature=d.BR_TEMPERATURE, br_per_gt=d.BR_PER_GT, br_global_weighting=d.BR_GLOBAL_WEIGHTING,
-                    fr_lambda=d.FR_LAMBDA, cr_outside=d.CR_OUTSIDE, cr_on_labelled=d.CR_ON_LABELLED,
-                    fr_features=d.FR_FEATURES,
-                    fr_lambda_mode=d.FR_LAMBDA_MODE, fr_lambda_temperature=d.FR_LAMBDA_TEMPERATURE,
-                    fr_lambda_weight=d.FR_LAMBDA_WEIGHT,
-                    cls_weight=d.CLS_WEIGHT, reg_weight=d.REG_WEIGHT, feat_weight=d.FEAT_WEIGHT,
-                    erd_options={k.lower(): v for k, v in cfg.MODEL.ERD.items()},
-                    teacher_cache_mb=d.TEACHER_CACHE_MB)
+        values = DISTILL.read(cfg)
+        del values["teacher_weights"]
+        args.update(teacher=teacher, erd_options=ERD.read(cfg), **values)
         return args
 
     def train(self, mode: bool = True):

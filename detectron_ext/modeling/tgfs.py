@@ -12,6 +12,7 @@ it did not pick are background (`unselected: background`) or ignored by the clas
 loses once is trained to score the object low, costs more the next time and never wins again. The selected samples' losses are
 reweighted by a non-linear function of their quality q = exp(-cost), normalised to mean 1 per image.
 """
+import dataclasses
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -19,16 +20,12 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import generalized_box_iou
 
-SELECTIONS = ("tgfs", "base")
-REGIONS = ("center", "box")
-HIGH_LEVELS = ("base", "none")
-UNSELECTED = ("ignore", "background")
-REWEIGHTS = ("none", "quality", "focal")
+from ..settings import TGFS
 
 
 @dataclass(frozen=True)
 class TGFSOptions:
-    """TGFS's options; their defaults are MODEL.TGFS's (detectron_ext/config.py), see tgfs_options."""
+    """TGFS's options (choices and defaults: TGFS in detectron_ext/settings.py), see tgfs_options."""
     selection: str       # tgfs | base: keep the detector's own assignment (reweighting alone)
     num_levels: int      # the first `num_levels` pyramid levels compete (P3, P4, P5)
     region: str          # candidates: points inside the GT box and within radius x stride of its centre | box
@@ -43,10 +40,7 @@ class TGFSOptions:
     reweight_gamma: float
 
     def __post_init__(self):
-        for name, value, allowed in (("selection", self.selection, SELECTIONS), ("region", self.region, REGIONS), ("high_levels", self.high_levels, HIGH_LEVELS),
-                                     ("unselected", self.unselected, UNSELECTED), ("reweight", self.reweight, REWEIGHTS)):
-            if value not in allowed:
-                raise ValueError(f"TGFS {name} must be one of {allowed}, got {value!r}")
+        TGFS.check(**{("levels" if k == "num_levels" else k): v for k, v in dataclasses.asdict(self).items()})
 
 
 def candidate_mask(points: torch.Tensor, point_strides: torch.Tensor, gt_boxes: torch.Tensor,
