@@ -177,6 +177,7 @@ class Increment(_Section):
     distill: Optional[dict] = None     # method sdidd: keys of `distill` this chain sets otherwise (a variant)
     alpha: Optional[float] = None      # method sdidd: this chain's own α / β (a point of their grid, as a chain)
     beta: Optional[float] = None
+    reads: list[str] = Field(min_length=3, max_length=3)  # the params it reads, for dvc.yaml (`chain_reads`)
 
 
 Finetune = _section_model("Finetune", SECTIONS["finetune"])
@@ -284,7 +285,24 @@ class Params(_Section):
                 if getattr(self, section) is None:
                     raise ValueError(f"increments.{name} uses method {inc.method}, which reads '{section}' "
                                      f"(missing)")
+            want = chain_reads(inc, self.distill)
+            if set(inc.reads) != set(want):
+                fill = (want * 3)[:3] if len(want) < 3 else want
+                raise ValueError(f"increments.{name}.reads: this chain reads {', '.join(want)}: write "
+                                 f"reads: [{', '.join(sorted(fill))}] (three entries, one repeated if need be)")
         return self
+
+
+def chain_reads(inc: Increment, distill) -> list:
+    """The top-level params a chain reads (what its dvc.yaml stage depends on besides its own entry): the
+    method's section; for SD-IDD `distill`, and `alpha` / `beta` where CR / BR is selective and the chain has
+    no α / β of its own."""
+    if inc.method != "sdidd":
+        return list(METHOD_PARAMS[inc.method])
+    mode = {**(distill.model_dump(exclude_none=True) if distill is not None else {}), **(inc.distill or {})}
+    selective = lambda key: mode.get(key, DISTILL[key].default) == "selective"  # noqa: E731
+    return (["alpha"] if selective("cls_mode") and inc.alpha is None else []) + \
+        (["beta"] if selective("reg_mode") and inc.beta is None else []) + ["distill"]
 
 
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -5,7 +5,7 @@ tolerance below it.
 
 Usage: python scripts/ci_regression.py [--reference ci/reference/neu-det-ci.json]
            [--workspace DIR] [--fresh] [--set key.sub=value ...] [--update]
-The workspace is a scratch DVC project (pipeline/workspace.py) where `dvc repro sdidd` runs the stages;
+The workspace is a scratch DVC project (pipeline/workspace.py) where `dvc repro increment@sdidd` runs the stages;
 --fresh deletes it first (otherwise DVC reuses the stages in it that are up to date);
 --set overrides params.yaml entries in the scratch workspace (e.g. distill.cls_mode=none to break CR
 on purpose); --update writes the current metrics as the new reference (keeping the tolerance).
@@ -57,9 +57,10 @@ def main():
         shutil.rmtree(work)
     make_workspace(work, scratch_params(reference, args.set))
     start = time.time()
-    print(f"ci_regression: dvc repro sdidd in {work} (prepare, split, train@gfl_teacher, sdidd) ...", flush=True)
-    if dvc(work, "repro", "sdidd").returncode:
-        raise SystemExit(f"ci_regression: dvc repro sdidd failed (workspace {work})")
+    print(f"ci_regression: dvc repro increment@sdidd in {work} (prepare, split, train@gfl_teacher, increment@sdidd) ...",
+          flush=True)
+    if dvc(work, "repro", "increment@sdidd").returncode:
+        raise SystemExit(f"ci_regression: dvc repro increment@sdidd failed (workspace {work})")
     print(f"ci_regression: done in {time.time() - start:.0f} s", flush=True)
     current = json.loads((work / "metrics" / "sdidd.json").read_text())
     if args.update:

@@ -24,12 +24,12 @@ def load_device_plan():
 
 def test_plan_gives_each_stage_the_level_after_its_dependencies():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    steps = load_device_plan().plan(params, ["evaluate@gfl_teacher", "sdidd", "erd"])
+    steps = load_device_plan().plan(params, ["evaluate@gfl_teacher", "increment@sdidd", "increment@erd"])
     level = {name: n for name, _, n in steps}
     assert level == {"prepare": 0, "split": 1, "train@gfl_teacher": 2,
-                     "evaluate@gfl_teacher": 3, "sdidd": 3, "erd": 3}
+                     "evaluate@gfl_teacher": 3, "increment@sdidd": 3, "increment@erd": 3}
     assert [n for _, _, n in steps] == sorted(n for _, _, n in steps)  # dependencies first
-    assert dict((name, cmd) for name, cmd, _ in steps)["sdidd"] == "python stages/increment.py sdidd"
+    assert dict((name, cmd) for name, cmd, _ in steps)["increment@sdidd"] == "python stages/increment.py sdidd"
 
 
 def test_half_weights_load_into_the_backbone_as_the_float32_ones_rounded(tmp_path):

@@ -90,7 +90,8 @@ def test_stages_end_to_end_with_kill_and_resume(tmp_path):
     assert len(list((tmp_path / "plots" / "gfl_teacher" / "samples").glob("*.png"))) == 4
     assert (tmp_path / "plots" / "gfl_teacher" / "train_log.png").stat().st_size > 1000
     # an SD-IDD chain over the next phase, distilled from that teacher; its checkpoint is a plain GFL
-    params["increments"] = {"sdidd": {"teacher": "gfl_teacher", "method": "sdidd", "assigner": "base"}}
+    params["increments"] = {"sdidd": {"teacher": "gfl_teacher", "method": "sdidd", "assigner": "base",
+                                      "reads": ["alpha", "beta", "distill"]}}
     params["scales"]["ci"]["max_iter"] = 10
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stage(tmp_path, "increment.py", "sdidd")

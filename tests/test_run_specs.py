@@ -58,7 +58,7 @@ def test_chain_teacher_must_be_a_phase_0_run(params):
 
 def test_chain_method_must_be_known(params):
     params["increments"]["chain"]["method"] = "default"
-    with pytest.raises(SystemExit, match="method 'default'; choose finetune, erd or sdidd"):
+    with pytest.raises(SystemExit, match="method 'default'; choose finetune, erd, sdidd"):
         increment_specs(params, "chain")
 
 
@@ -80,13 +80,14 @@ def test_dvc_stages_depend_on_their_methods_params_only():
         params = {s.addressing: {p for d in s.deps if isinstance(d, ParamsDependency) for p in d.params}
                   for s in repo.index.stages}
     for stage, deps in params.items():
-        assert ("alpha" in deps) == ("beta" in deps) == (stage == "sdidd"), stage
-        assert ("distill" in deps) == (stage in sdidd_chains), stage
-        assert ("erd" in deps) == (stage == "erd") and ("finetune" in deps) == (stage == "finetune"), stage
+        assert ("alpha" in deps) == ("beta" in deps) == (stage == "increment@sdidd"), stage
+        assert ("distill" in deps) == (stage in {f"increment@{c}" for c in sdidd_chains}), stage
+        assert ("erd" in deps) == (stage == "increment@erd"), stage
+        assert ("finetune" in deps) == (stage == "increment@finetune"), stage
         assert "scales" not in deps and "method" not in deps, stage
-    assert "scales.ci" in params["train@gfl_teacher"] and "runs.gfl_teacher" in params["sdidd"]
+    assert "scales.ci" in params["train@gfl_teacher"] and "runs.gfl_teacher" in params["increment@sdidd"]
     assert "assigners.base" in params["train@gfl_teacher"] and "assigners.tgfs" in params["train@gfl_tgfs_joint"]
-    assert not any("assigners.tgfs" in params[s] for s in ("train@gfl_teacher", "train@fcos_joint", "sdidd"))
+    assert not any("assigners.tgfs" in params[s] for s in ("train@gfl_teacher", "train@fcos_joint", "increment@sdidd"))
 
 
 def test_dvc_status_after_a_param_change_lists_only_the_stages_that_read_it(tmp_path):
@@ -123,13 +124,15 @@ def test_dvc_status_after_a_param_change_lists_only_the_stages_that_read_it(tmp_
     assert json.loads(dvc("status", "--json")) == {}
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    chains = {"finetune", "erd", "sdidd", "global_erdbox"}
-    cases = [("alpha", 3.0, {"sdidd"}), ("beta", 1.5, {"sdidd"}), ("distill.topk", 50, {"sdidd", "global_erdbox"}),
-             ("increments.global_erdbox.distill.cls_mode", "selective", {"global_erdbox", "report"}),  # report: the names
-             ("erd.cls_alpha", 1.0, {"erd"}),
+    inc = {c: f"increment@{c}" for c in ("finetune", "erd", "sdidd", "global_erdbox")}
+    chains = set(inc.values())
+    cases = [("alpha", 3.0, {inc["sdidd"]}), ("beta", 1.5, {inc["sdidd"]}),
+             ("distill.topk", 50, {inc["sdidd"], inc["global_erdbox"]}),
+             ("increments.global_erdbox.distill.feat_mode", "global", {inc["global_erdbox"], "report"}),  # report: the names
+             ("erd.cls_alpha", 1.0, {inc["erd"]}),
              ("validation.fraction", 0.3, {"split"}),
              ("evaluate.split", "test", chains | {f"evaluate@{r}" for r in base["runs"]}),
-             ("finetune.qfl_channels", "all", {"finetune"}),
+             ("finetune.qfl_channels", "all", {inc["finetune"]}),
              ("bench.steps", 3, {"bench"}),
              ("assigners.tgfs.reweight", "quality", {f"train@{r}" for r, v in base["runs"].items() if v["assigner"] == "tgfs"}),
              ("scales.paper.lr", 0.5, set()),                  # a scale that is not the active one
@@ -172,7 +175,7 @@ def test_a_variant_chain_sets_its_own_distill_keys_over_the_shared_ones():
     with pytest.raises(ParamsError, match="cls_mod"):
         validate_params(bad)
     bad["increments"]["global_erdbox"] = {"teacher": "gfl_teacher", "method": "erd", "assigner": "base",
-                                          "distill": {"cls_mode": "global"}}
+                                          "reads": ["erd"] * 3, "distill": {"cls_mode": "global"}}
     with pytest.raises(ParamsError, match="only method sdidd reads 'distill'"):
         validate_params(bad)
 
@@ -190,7 +193,11 @@ def test_a_chain_may_set_its_own_alpha_and_beta():
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     base["increments"]["sdidd_a05b15"] = {"teacher": "gfl_teacher", "method": "sdidd", "assigner": "base",
-                                        "alpha": 0.5, "beta": 1.5}
+                                        "alpha": 0.5, "beta": 1.5, "reads": ["alpha", "beta", "distill"]}
+    with pytest.raises(ParamsError, match=r"^params.yaml: increments.sdidd_a05b15.reads: this chain reads distill: "
+                                          r"write reads: \[distill, distill, distill\]"):
+        validate_params(base)  # its own α and β: -S alpha=... does not change it, so its stage must not rerun
+    base["increments"]["sdidd_a05b15"]["reads"] = ["distill"] * 3
     shared = (base["alpha"], base["beta"])
     assert shared != (0.5, 1.5)
     validate_params(base)
@@ -202,6 +209,7 @@ def test_a_chain_may_set_its_own_alpha_and_beta():
         "distill": base["increments"]["global_erdbox"]["distill"]}
     cfg = build_config(own, increment_specs(own, "sdidd_a05b15")[0], 8, native_size=128)
     assert (cfg.MODEL.DISTILL.ALPHA, cfg.MODEL.DISTILL.BETA) == (0.5, 1.5)
-    base["increments"]["erd_a1"] = {"teacher": "gfl_teacher", "method": "erd", "assigner": "base", "alpha": 1}
+    base["increments"]["erd_a1"] = {"teacher": "gfl_teacher", "method": "erd", "assigner": "base", "alpha": 1,
+                                    "reads": ["erd"] * 3}
     with pytest.raises(ParamsError, match="increments.erd_a1.alpha: only method sdidd reads 'alpha'"):
         validate_params(base)
