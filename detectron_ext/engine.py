@@ -17,12 +17,12 @@ from detectron2.utils.events import get_event_storage
 
 from . import compat  # noqa: F401  (v0.6 fixes)
 from . import modeling  # noqa: F401  (registers GFL, FCOS, backbone)
-from .checkpoint import SafeCheckpointer
+from .checkpoint import SafeCheckpointer, save_model
 from .data.transforms import RandomRotate90
 from .distributed import unwrap
 from .evaluation import DefectEvaluator, nest_per_class
 from .file_io import atomic_write_json
-from .modeling.distill_gfl import init_student_from_teacher
+from .modeling.distill_gfl import detector_state, init_student_from_teacher
 from .modeling.efficientnet import load_imagenet_weights, resolve_weights
 
 EVAL_HISTORY = "eval_history.json"
@@ -227,4 +227,16 @@ def train(cfg, resume: bool = True, init_weights=None, extra_hooks=()):
         logging.getLogger("detectron_ext").info(f"resumed at iteration {trainer.start_iter}")
     if trainer.start_iter < cfg.SOLVER.MAX_ITER:
         trainer.train()
+    return trainer
+
+
+def train_model(cfg, model_dir, test_set=None, extra_hooks=()):
+    """Train a run (resuming from OUTPUT_DIR; a new one from `initial_weights`) and save the detector alone
+    into model_dir (no teacher inside, not the distillation's own parameters such as FR's λ; `test_set`:
+    the COCO file of its classes' test images, named in the folder). The pipeline's runs and
+    `defect-il increment` train through it. Returns the trainer (the model is saved by the main process)."""
+    trainer = train(cfg, resume=True, init_weights=initial_weights(cfg), extra_hooks=extra_hooks)
+    if comm.is_main_process():
+        save_model(model_dir, detector_state(unwrap(trainer.model).state_dict()), cfg, cfg.SOLVER.MAX_ITER,
+                   test_set=test_set)
     return trainer

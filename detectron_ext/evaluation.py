@@ -4,8 +4,8 @@ import io
 import math
 
 import numpy as np
-from detectron2.data import MetadataCatalog
-from detectron2.evaluation import DatasetEvaluator
+from detectron2.data import MetadataCatalog, build_detection_test_loader
+from detectron2.evaluation import DatasetEvaluator, inference_on_dataset
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils import comm
 from pycocotools.coco import COCO
@@ -99,3 +99,10 @@ class DefectEvaluator(DatasetEvaluator):
 def _quiet(fn, *args):
     with contextlib.redirect_stdout(io.StringIO()):
         return fn(*args)
+
+
+def evaluate_model(model, cfg, dataset: str, old_classes, new_classes) -> dict:
+    """A model's scores on a registered dataset (pycocotools, DefectEvaluator): AP50 per class, mAP50
+    old / new / all, AP@[.5:.95], in %. The pipeline's evaluation and `defect-il increment`'s, written once."""
+    loader = build_detection_test_loader(cfg, dataset)
+    return nest_per_class(inference_on_dataset(model, loader, DefectEvaluator(dataset, old_classes, new_classes))["bbox"])

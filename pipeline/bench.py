@@ -241,7 +241,7 @@ def run(params: dict, test_json=None, log=print) -> dict:
 def backend_speeds(model, data: list, steps: int) -> dict:
     """Images/s of the exported graphs (`defect-il export`: TorchScript, and ONNX in ONNX Runtime where it is
     installed) as ratios to the PyTorch model's, one image at a time as `defect-il predict` runs them."""
-    from .export import write_graphs
+    from defect_il.export import write_graphs
 
     images = [d["image"].float() for d in data]
     model.eval()

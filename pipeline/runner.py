@@ -4,19 +4,17 @@ import shutil
 
 import cv2
 import torch
-from detectron2.data import DatasetCatalog, build_detection_test_loader
-from detectron2.evaluation import inference_on_dataset
+from detectron2.data import DatasetCatalog, DatasetMapper
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from detectron_ext.checkpoint import load_model, save_model
+from detectron_ext.checkpoint import load_model
 from detectron_ext.data.register import register_coco_file
-from detectron_ext.distributed import launch, unwrap
-from detectron_ext.engine import DISTILL_TRACE, EVAL_HISTORY, initial_weights, train
-from detectron_ext.evaluation import DefectEvaluator, nest_per_class
+from detectron_ext.distributed import launch
+from detectron_ext.engine import DISTILL_TRACE, EVAL_HISTORY, train_model
+from detectron_ext.evaluation import evaluate_model
 from detectron_ext.file_io import atomic_write_text, json_safe
 from detectron_ext.modeling.backbone import convert_torchvision_checkpoint, is_torchvision_checkpoint
-from detectron_ext.modeling.distill_gfl import detector_state
 from detectron_ext.visualize import draw_gt_and_predictions
 
 from .config import build_config, device
@@ -42,7 +40,6 @@ def _train_worker(params, spec: RunSpec):
     register_coco_file(val_set, spec.val_json)
     images = json.loads(spec.train_json.read_text())["images"]
     cfg = build_config(params, spec, len(images), native_size=min(images[0]["width"], images[0]["height"]))
-    init_weights = initial_weights(cfg)  # a student from its teacher, EfficientNet-Lite from ImageNet
     if cfg.MODEL.WEIGHTS and is_torchvision_checkpoint(cfg.MODEL.WEIGHTS):
         cfg.MODEL.WEIGHTS = convert_torchvision_checkpoint(cfg.MODEL.WEIGHTS, out_dir / "imagenet_d2.pkl")
 
@@ -64,12 +61,11 @@ def _train_worker(params, spec: RunSpec):
         start_record(out_dir, params, record)
     comm.synchronize()
 
-    trainer = train(cfg, resume=True, init_weights=init_weights)
+    # a student from its teacher, EfficientNet-Lite from ImageNet; the detector alone saved, with its test set
+    # (`defect-il increment` scores the old classes on it)
+    train_model(cfg, model_dir, test_set=spec.test_json)
     if not comm.is_main_process():
         return
-    # the detector alone: no teacher inside, and not the distillation's own parameters (FR's λ)
-    save_model(model_dir, detector_state(unwrap(trainer.model).state_dict()), cfg, cfg.SOLVER.MAX_ITER,
-               test_set=spec.test_json)  # `defect-il increment` scores the old classes on it
     keep_record(out_dir, model_dir)
     history = out_dir / EVAL_HISTORY
     atomic_write_text(model_dir / EVAL_HISTORY, history.read_text() if history.exists() else "[]\n")
@@ -104,9 +100,7 @@ def evaluate_run(params, spec: RunSpec) -> dict:
     cfg.DATASETS.TEST = (test_set,)
     torch.set_num_threads(cfg.SOLVER.NUM_THREADS)
 
-    evaluator = DefectEvaluator(test_set, spec.old_classes, spec.new_classes)
-    loader = build_detection_test_loader(cfg, test_set)
-    metrics = nest_per_class(inference_on_dataset(model, loader, evaluator)["bbox"])
+    metrics = evaluate_model(model, cfg, test_set, spec.old_classes, spec.new_classes)
 
     history = json.loads((spec.model_dir / EVAL_HISTORY).read_text())
     history = [h for h in history if h.get("mAP50") is not None]
@@ -126,9 +120,10 @@ def evaluate_run(params, spec: RunSpec) -> dict:
     sample_dir.mkdir(parents=True, exist_ok=True)
     for old in sample_dir.glob("*.png"):
         old.unlink()
+    mapper = DatasetMapper(cfg, is_train=False)  # as the test loader reads an image
     with torch.no_grad():
         for k, d in enumerate(picks):
-            instances = model([loader.dataset[dicts.index(d)]])[0]["instances"]
+            instances = model([mapper(d)])[0]["instances"]
             img = draw_gt_and_predictions(d, instances, test_set, params["evaluate"]["draw_score_thresh"])
             cv2.imwrite(str(sample_dir / f"sample_{k}.png"), img)
     print(f"{spec.name}: mAP50 {out['mAP50']} (old {out['mAP50_old']}, new {out['mAP50_new']}), AP {out['AP']}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-LINKED = ("detectron_ext", "pipeline", "configs", "stages")
+LINKED = ("detectron_ext", "pipeline", "defect_il", "configs", "stages")
 
 
 def make_workspace(path, params: dict) -> Path:

@@ -42,7 +42,7 @@ if "${WEIGHTS:-}":
 yaml.safe_dump(p, open(sys.argv[2], "w"), sort_keys=False)
 PY
 cd "$W"
-for name in stages detectron_ext pipeline configs; do ln -sfn "$REPO/$name" "$name"; done
+for name in stages detectron_ext pipeline defect_il configs; do ln -sfn "$REPO/$name" "$name"; done
 mkdir -p metrics logs
 JOBS=${JOBS:-1}
 save() {  # metrics, stage logs and training logs (no checkpoints, no images); one temp file per writer

@@ -3,7 +3,8 @@ of the task: phase 1's student is distilled from the `teacher` run's final model
 phase's from the phase before (fine-tuning, ERD or SD-IDD: `method`, `alpha`, `beta`, `distill`, with the
 chain's own `distill` keys over it for a variant).
 Each phase is trained (resumable, like the train stage) and evaluated on its validation or test set (`evaluate.split`; all classes
-seen so far).
+seen so far). The student is detectron_ext/modeling/distill_gfl.py's DistillGFL (pipeline/config.py sets
+MODEL.META_ARCHITECTURE); its `distillation_losses` run CR, BR and FR (detectron_ext/distillation/losses.py).
 
 Usage: python stages/increment.py NAME
 Outputs: checkpoints/NAME/phaseK/, models/NAME/phaseK/, plots/NAME/phaseK/ (training log,

@@ -7,7 +7,7 @@ import pytest
 
 from helpers import ROOT
 
-PACKAGES = ("detectron_ext", "pipeline")
+PACKAGES = ("detectron_ext", "pipeline", "defect_il")
 
 
 def _module_file(name: str):
@@ -82,5 +82,5 @@ def test_the_import_reading_finds_lazy_and_relative_imports():
     files = imported_files(ROOT / "stages" / "increment.py")
     assert {"pipeline/runner.py", "pipeline/config.py", "detectron_ext/modeling/distill_gfl.py",
             "detectron_ext/distillation/selection.py", "detectron_ext/__init__.py"} <= files
-    assert "pipeline/cli.py" not in files and "pipeline/bench.py" not in files
+    assert "defect_il/cli.py" not in files and "pipeline/bench.py" not in files
     assert "pipeline/__init__.py" not in files  # a docstring alone: nothing that runs

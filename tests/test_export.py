@@ -20,8 +20,8 @@ from detectron2.modeling.meta_arch.dense_detector import DenseDetector
 from detectron2.structures import Boxes
 
 from detectron_ext.modeling.decoding import StaticShapeDecoding
-from pipeline.cli import main
-from pipeline.predict import Predictor
+from defect_il.cli import main
+from defect_il.predict import Predictor
 
 from helpers import ROOT, coco_detections, only_progress_bars, same_detections
 

@@ -20,8 +20,8 @@ from detectron_ext.data.register import register_coco_file
 from detectron_ext.data.sources import read_dataset
 from detectron_ext.engine import train
 from detectron_ext.file_io import atomic_write_json
-from pipeline.cli import main
-from pipeline.increment import LISTED, choose_new_classes, merge_by_image, similar_names
+from defect_il.cli import main
+from defect_il.increment import LISTED, choose_new_classes, merge_by_image, similar_names
 
 from helpers import ROOT, only_progress_bars, run_config, tiny_params, voc_xml
 

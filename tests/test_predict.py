@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from defect_il.cli import main
 
 from helpers import ROOT, coco_detections, lowest_kept, only_progress_bars, same_detections
 
@@ -57,7 +57,7 @@ def test_the_command_when_nothing_can_be_read_or_the_weights_are_damaged(model_a
 
 
 def test_help_answers_without_loading_torch():
-    code = ("import sys\nfrom pipeline.cli import main\ntry:\n    main(['predict', '--help'])\nexcept SystemExit:\n"
+    code = ("import sys\nfrom defect_il.cli import main\ntry:\n    main(['predict', '--help'])\nexcept SystemExit:\n"
             "    pass\nprint('torch' in sys.modules, 'detectron2' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.splitlines()[-1] == "False False", r.stdout + r.stderr

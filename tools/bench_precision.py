@@ -6,9 +6,7 @@ Usage: python tools/bench_precision.py [--backbone resnet|efficientnet-lite0] [-
            [--channels 128] [--convs 4] [--steps 4] [--threads 2]
 """
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -18,40 +16,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import detectron_ext.modeling  # noqa: E402,F401
 from detectron2.modeling import build_model  # noqa: E402
-from detectron2.structures import Boxes, Instances  # noqa: E402
-from detectron2.utils.events import EventStorage  # noqa: E402
 
 from detectron_ext.precision import bf16_is_fast, resolve_precision  # noqa: E402
+from pipeline.bench import interleaved_medians, synthetic_batch, train_step  # noqa: E402
 from pipeline.config import build_config  # noqa: E402
 from pipeline.runs import run_spec  # noqa: E402
 
 
-def step_times(args, precision: str, model_params: dict):
+def model(args, precision: str):
+    """The pipeline's gfl_joint at the ci scale, resized by the arguments, with this training precision."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["model"].update(model_params)
+    params["model"].update(backbone=args.backbone, weights="")
     params["train"]["precision"] = precision
     params["scales"]["ci"].update(fpn_channels=args.channels, head_channels=args.channels, head_convs=args.convs,
                                   input_size=args.size, batch=args.batch)
     params.update(scale="ci", device="cpu")
     torch.manual_seed(0)
-    model = build_model(build_config(params, run_spec(params, "gfl_joint"), 100))
-    model.train()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    image = torch.randint(0, 255, (3, args.size, args.size), dtype=torch.uint8)
-    inst = Instances((args.size, args.size))
-    inst.gt_boxes = Boxes(torch.tensor([[10.0, 10.0, args.size / 2, args.size / 3]]))
-    inst.gt_classes = torch.tensor([1])
-    data = [{"image": image, "instances": inst, "height": args.size, "width": args.size}] * args.batch
-    times = []
-    with EventStorage():
-        for _ in range(args.steps + 1):  # the first step warms up
-            start = time.perf_counter()
-            loss = sum(model(data).values())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            times.append(time.perf_counter() - start)
-    return times[1:]
+    spec = run_spec(params, "gfl_joint")
+    return build_model(build_config(params, spec, 100)), spec.seen_classes
 
 
 def main():
@@ -67,14 +49,11 @@ def main():
     torch.set_num_threads(args.threads)
     print(f"CPU: AVX-512 BF16 {'yes' if bf16_is_fast('cpu') else 'no'} (train.precision auto: "
           f"{resolve_precision('auto', 'cpu')}); torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
-    model_params = {"backbone": args.backbone, "weights": ""}
-    fp32, bf16 = [], []
-    for _ in range(2):  # interleaved, so that a load change hits both
-        fp32 += step_times(args, "fp32", model_params)
-        bf16 += step_times(args, "bf16", model_params)
-    a, b = statistics.median(fp32), statistics.median(bf16)
+    (fp32, classes), (bf16, _) = model(args, "fp32"), model(args, "bf16")
+    data = synthetic_batch(args.size, args.batch, list(range(len(classes))))
+    t = interleaved_medians({"fp32": train_step(fp32, data), "bf16": train_step(bf16, data)}, args.steps)
     print(f"GFL step, {args.backbone} {args.size} px, batch {args.batch}, {args.threads} threads: "
-          f"fp32 {a:.2f} s, bf16 {b:.2f} s, bf16/fp32 = {b / a:.2f}")
+          f"fp32 {t['fp32']:.2f} s, bf16 {t['bf16']:.2f} s, bf16/fp32 = {t['bf16'] / t['fp32']:.2f}")
 
 
 if __name__ == "__main__":

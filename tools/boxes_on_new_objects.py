@@ -28,7 +28,7 @@ from pycocotools.coco import COCO  # noqa: E402
 
 from detectron_ext.modeling.atss import atss_assign  # noqa: E402
 from detectron_ext.modeling.box_coder import integral  # noqa: E402
-from pipeline.predict import Predictor  # noqa: E402
+from defect_il.predict import Predictor  # noqa: E402
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ import detectron_ext.modeling  # noqa: E402,F401  (registers GFL / FCOS)
 from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
 from pycocotools.coco import COCO  # noqa: E402
 
-from pipeline.predict import Predictor  # noqa: E402
+from defect_il.predict import Predictor  # noqa: E402
 
 
 def detections_on(predictor, coco: COCO, image_root: str, every: int, score: float):

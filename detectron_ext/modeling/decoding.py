@@ -1,5 +1,5 @@
 """Per-level box decoding whose tensor sizes do not depend on the data, so that a traced graph
-(TorchScript, ONNX: pipeline/export.py) is valid for any image of the traced size."""
+(TorchScript, ONNX: defect_il/export.py) is valid for any image of the traced size."""
 import torch
 from detectron2.structures import Boxes, Instances
 

@@ -37,8 +37,8 @@ def _export(args):
 
 def _increment(args):
     from .increment import increment
-    from .params import apply_overrides, load_params
-    from .params_schema import validate_params
+    from pipeline.params import apply_overrides, load_params
+    from pipeline.params_schema import validate_params
 
     path = Path(args.params) if args.params else Path("params.yaml")
     if not path.is_file() and not args.params:
@@ -148,7 +148,7 @@ def main(argv=None):
     from detectron_ext.checkpoint import CheckpointError
     from detectron_ext.data.errors import DatasetError
 
-    from .params_schema import ParamsError
+    from pipeline.params_schema import ParamsError
 
     try:
         args.run(args)

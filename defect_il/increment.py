@@ -19,12 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from detectron2.data import build_detection_test_loader
-from detectron2.evaluation import inference_on_dataset
 from detectron2.utils.logger import setup_logger
 
-from detectron_ext.checkpoint import (CheckpointError, WEIGHTS_FILE, load_model, load_model_config, model_test_set,
-                                      save_model)
+from detectron_ext.checkpoint import CheckpointError, WEIGHTS_FILE, load_model, load_model_config, model_test_set
 from detectron_ext.data.checks import check_records
 from detectron_ext.data.coco_format import class_names as coco_class_names
 from detectron_ext.data.coco_format import load_coco, make_coco
@@ -33,13 +30,12 @@ from detectron_ext.data.holdout import seeded_split
 from detectron_ext.data.register import register_coco_file
 from detectron_ext.data.sources import read_coco_file
 from detectron_ext.data.voc import voc_class_names, voc_folder, voc_records, voc_split_files
-from detectron_ext.engine import ProgressBar, initial_weights, train
-from detectron_ext.evaluation import DefectEvaluator, nest_per_class
+from detectron_ext.engine import ProgressBar, train_model
+from detectron_ext.evaluation import evaluate_model
 from detectron_ext.file_io import atomic_write_json, atomic_write_text, file_sha256, json_safe
-from detectron_ext.modeling.distill_gfl import detector_state
 
-from .config import increment_config
-from .runs import resolve_method
+from pipeline.config import increment_config
+from pipeline.runs import resolve_method
 
 HELD_OUT = "held-out share of the new data"
 LISTED = "held-out images listed in the folder's ImageSets/Main"  # its own split (--test-fraction unused)
@@ -183,11 +179,6 @@ def _register(name: str, records, classes, root, folder: Path) -> str:
     return name
 
 
-def _evaluate(model, cfg, dataset: str, old, new) -> dict:
-    loader = build_detection_test_loader(cfg, dataset)
-    return nest_per_class(inference_on_dataset(model, loader, DefectEvaluator(dataset, old, new))["bbox"])
-
-
 def _absolute(records, root) -> list:
     """Records whose file_name is absolute (sets of different roots in one COCO file)."""
     return [{**r, "file_name": str((Path(root) / r["file_name"]).resolve())} for r in records]
@@ -252,21 +243,17 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
           f"({', '.join(f'{c} {n}' for c, n in counts.items())} boxes), {cfg.SOLVER.MAX_ITER} iterations"
           + (f"; dropped the other labels ({', '.join(f'{c} {n}' for c, n in sorted(dropped.items()))} boxes)"
              if dropped else ""), flush=True)
-    trainer = train(cfg, resume=True, init_weights=initial_weights(cfg),
-                    extra_hooks=[ProgressBar("increment")])
-
     # the new model's own test set: the new classes' test images and the old classes' (where known), an
     # image given by both once, with the labels of both
     merged = merge_by_image(_absolute(test_records, test_root) + _absolute(old_records, old_root))
     atomic_write_json(data / "model_test_set.json", make_coco(merged, everything, "/", f"{key} test set"))
-    save_model(out_dir / "model", detector_state(trainer.model.state_dict()), cfg, cfg.SOLVER.MAX_ITER,
-               test_set=data / "model_test_set.json")
+    train_model(cfg, out_dir / "model", test_set=data / "model_test_set.json", extra_hooks=[ProgressBar("increment")])
 
     student, student_cfg = load_model(out_dir / "model")
     student_cfg.DATASETS.TEST = (test_set,)
     torch.set_num_threads(student_cfg.SOLVER.NUM_THREADS)
     print("scoring the new model ...", flush=True)
-    held_out = _evaluate(student, student_cfg, test_set, old, new)
+    held_out = evaluate_model(student, student_cfg, test_set, old, new)
     report = {"model": str(out_dir / "model"), "from": str(model_dir), "method": name, "old_classes": old,
               "new_classes": new, "train_images": len(train_records), "iterations": cfg.SOLVER.MAX_ITER,
               "new_test": {"source": f"--test {new_test}" if new_test else
@@ -281,8 +268,8 @@ def increment(params: dict, model_dir, new_data, out_dir, method: str = "sdidd",
         teacher, _ = load_model(model_dir, device=student_cfg.MODEL.DEVICE)
         old_set = _register(f"{key}_old", old_records, everything, old_root, data)
         student_cfg.DATASETS.TEST = (old_set,)
-        after = _evaluate(student, student_cfg, old_set, old, new)
-        before = _evaluate(teacher, student_cfg, old_set, [], old)
+        after = evaluate_model(student, student_cfg, old_set, old, new)
+        before = evaluate_model(teacher, student_cfg, old_set, [], old)
         report.update(old_test={"path": str(old_source), "images": len(old_records),
                                 "source": "--old-test" if old_test else "the model folder's test set"},
                       old_classes_mAP50_before=before["mAP50"], old_classes_mAP50_after=after["mAP50_old"],
