@@ -49,8 +49,8 @@ class Section:
 
     def __init__(self, node: str, *settings: Setting):
         self.node = node
-        self.settings = {s.name: dataclasses.replace(s, key=s.key if s.key is not None and not node else
-                                                      f"{node}.{s.key or s.name.upper()}") for s in settings}
+        self.settings = {s.name: dataclasses.replace(s, key=f"{node}.{s.key or s.name.upper()}" if node else s.key)
+                         for s in settings}
 
     def __getitem__(self, name) -> Setting:
         return self.settings[name]

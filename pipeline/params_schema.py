@@ -5,7 +5,9 @@ A key is optional exactly when it has a default somewhere else: the extensions' 
 each, detectron_ext/settings.py: `distill`, `erd`, `finetune`, `assigners.tgfs`, most of `train`; the schema
 derives their types, choices and ranges from it), detectron2's own keys the pipeline sets, and the keys
 pipeline/config.py reads with a default. What describes the work itself (datasets, scales, runs, increments,
-launch, validation, evaluate, bench) has no default and is required.
+launch, validation, evaluate, bench) has no default and is required. One addition: a section a chain's method
+reads (`alpha`, `beta`, `distill`, `erd`, `finetune`) must be present while a chain uses it, because that chain's
+dvc.yaml stage depends on it by name.
 
 The schema validates and does not fill: a key it marks optional keeps its default where the code
 reads it (one home per default), so `validate_params` returns the params it was given unchanged. It is

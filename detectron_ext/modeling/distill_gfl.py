@@ -38,13 +38,7 @@ class DistillGFL(GFL):
         """Arguments as `from_config` reads them from MODEL.DISTILL and MODEL.ERD (their choices and defaults:
         detectron_ext/settings.py); the rest are GFL's."""
         super().__init__(**kwargs)
-        DISTILL.check(method=method, cls_mode=cls_mode, reg_mode=reg_mode, feat_mode=feat_mode, qfl_channels=qfl_channels,
-                      alpha=alpha, beta=beta, topk=topk, cr_confidence=cr_confidence, cr_temperature=cr_temperature,
-                      br_temperature=br_temperature, br_per_gt=br_per_gt, br_global_weighting=br_global_weighting,
-                      fr_lambda=fr_lambda, cr_outside=cr_outside, cr_on_labelled=cr_on_labelled, fr_features=fr_features,
-                      fr_lambda_mode=fr_lambda_mode, fr_lambda_temperature=fr_lambda_temperature,
-                      fr_lambda_weight=fr_lambda_weight, cls_weight=cls_weight, reg_weight=reg_weight,
-                      feat_weight=feat_weight, teacher_cache_mb=teacher_cache_mb)
+        DISTILL.check(**{k: v for k, v in locals().items() if k in DISTILL.settings})  # the arguments that are settings
         if teacher.num_classes != num_old_classes:
             raise ValueError(f"teacher has {teacher.num_classes} classes, the student expects "
                              f"{num_old_classes} old classes")
