@@ -152,6 +152,9 @@ TGFS = Section(
     Setting("high_levels", "base", ("base", "none")),  # base: P6/P7 keep the detector's own positives
     Setting("unselected", "ignore", ("ignore", "background")),  # a GT's candidates on levels it did not pick
     Setting("cold_start_iters", 0, ge=0),             # iterations of the detector's own assignment first
+    # each GT's level costs averaged over its visits (one an epoch): momentum x before + (1 - momentum) x now;
+    # 0: the current iteration's costs alone
+    Setting("cost_momentum", 0.0, ge=0, lt=1),
     # none | quality: q^gamma (the paper's) | focal: (1 - q)^gamma, q = exp(-cost); none by measurement
     Setting("reweight", "none", ("none", "quality", "focal")),
     Setting("reweight_gamma", 1.0, ge=0),

@@ -11,7 +11,9 @@ from detectron2.utils.events import EventStorage
 
 from detectron_ext.config import new_config
 from detectron_ext.modeling.tgfs import (candidate_mask, level_costs, level_selection, pair_costs, sample_weights,
-                                         select_levels, tgfs_assign, tgfs_match, tgfs_options, unselected_candidates)
+                                         select_levels, smoothed_level_costs, tgfs_assign, tgfs_match, tgfs_options,
+                                         unselected_candidates)
+from detectron_ext.modeling.tgfs_training import LevelCostMemory
 from test_models import batch, small_cfg
 
 
@@ -245,3 +247,44 @@ def test_training_log_keeps_the_level_shares(tmp_path):
     df = write_training_log(tmp_path / "metrics.json", tmp_path / "log.csv", tmp_path / "log.png")
     assert list(df.columns) == ["iteration", "total_loss", "loss_fcos_cls", "lr", "tgfs/pos_p3", "tgfs/pos_p4"]
     assert df["tgfs/pos_p3"].isna().tolist() == [True, False] and (tmp_path / "log.png").stat().st_size > 0
+
+
+def test_smoothed_level_costs_by_hand():
+    previous = torch.tensor([[1.0, math.inf], [3.0, 2.0], [math.inf, 1.0]])
+    current = torch.tensor([[2.0, 4.0], [1.0, math.inf], [0.5, 3.0]])
+    # known on both: 0.75 x before + 0.25 x now; unknown before: now; no candidate now: +inf
+    assert smoothed_level_costs(previous, current, 0.75).tolist() == [[1.25, 4.0], [2.5, math.inf], [0.5, 1.5]]
+    assert smoothed_level_costs(previous, current, 0.0).tolist() == current.tolist()
+
+
+def test_remembered_costs_outvote_one_noisy_visit():
+    """With a cost momentum a GT keeps the level it was cheap on over its earlier visits when one visit's
+    costs favour another level; without, the level follows the current visit."""
+    cand = torch.ones(5, 1, dtype=torch.bool)
+    cheap_on_0 = torch.tensor([[1.0], [1.0], [2.0], [2.0], [0.1]])
+    cheap_on_1 = torch.tensor([[2.0], [2.0], [1.5], [1.5], [0.1]])
+    memory = LevelCostMemory(0.8)
+    for _ in range(3):
+        level_selection(cheap_on_0, cand, LEVEL, options(cost_momentum=0.8), memory, ["img/0"])
+    per_level, selected = level_selection(cheap_on_1, cand, LEVEL, options(cost_momentum=0.8), memory, ["img/0"])
+    assert selected[:, 0].tolist() == [True, False, False]
+    assert per_level[:, 0].tolist() == pytest.approx([1.2, 1.9, math.inf])
+    assert level_selection(cheap_on_1, cand, LEVEL, options())[1][:, 0].tolist() == [False, True, False]
+
+
+def test_the_remembered_costs_travel_in_the_checkpoint(tmp_path):
+    """The memory is the detector's extra state: saved with the weights, loaded safely (weights_only),
+    so a resumed training chooses levels as the killed one would have."""
+    torch.manual_seed(0)
+    model = build_model(tgfs_cfg("fcos_R_FPN.yaml", cost_momentum=0.5))
+    model.train()
+    data = [dict(batch(True), image_id=7), dict(batch(True), image_id=8)]
+    with EventStorage(start_iter=0):
+        model(data)
+    assert sorted(model.tgfs_memory.costs) == ["7/0", "7/1", "8/0", "8/1"]
+    torch.save(model.state_dict(), tmp_path / "model.pth")
+    resumed = build_model(tgfs_cfg("fcos_R_FPN.yaml", cost_momentum=0.5))
+    resumed.load_state_dict(torch.load(tmp_path / "model.pth", weights_only=True))
+    assert resumed.tgfs_memory.costs.keys() == model.tgfs_memory.costs.keys()
+    assert all(torch.equal(resumed.tgfs_memory.costs[k], v) for k, v in model.tgfs_memory.costs.items())
+    assert build_model(tgfs_cfg("fcos_R_FPN.yaml")).tgfs_memory is None  # momentum 0: nothing remembered

@@ -22,14 +22,15 @@ from fvcore.nn import giou_loss, sigmoid_focal_loss_jit
 from .decoding import StaticShapeDecoding
 from .norm import head_norm
 from .tgfs import TGFSOptions, assign_batch, log_level_shares, tgfs_from_config
+from .tgfs_training import TGFSTraining
 
 
 @META_ARCH_REGISTRY.register()
-class ConfigurableFCOS(StaticShapeDecoding, FCOS):
+class ConfigurableFCOS(TGFSTraining, StaticShapeDecoding, FCOS):
     @configurable
     def __init__(self, *, tgfs: Optional[TGFSOptions] = None, tgfs_cold_start_iters: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.tgfs, self.tgfs_cold_start_iters = tgfs, tgfs_cold_start_iters
+        self.setup_tgfs(tgfs, tgfs_cold_start_iters)
 
     @classmethod
     def from_config(cls, cfg):
@@ -48,14 +49,15 @@ class ConfigurableFCOS(StaticShapeDecoding, FCOS):
                 "pixel_mean": cfg.MODEL.PIXEL_MEAN, "pixel_std": cfg.MODEL.PIXEL_STD, **tgfs_from_config(cfg)}
 
     def forward_training(self, images, features, predictions, gt_instances):
-        if self.tgfs is None or get_event_storage().iter < self.tgfs_cold_start_iters:
+        if not self.tgfs_active():
             return super().forward_training(images, features, predictions, gt_instances)
         logits, deltas, ctrness = self._transpose_dense_predictions(predictions, [self.num_classes, 4, 1])
         anchors = self.anchor_generator(features)
         flat = Boxes.cat(anchors).tensor
         pred_boxes = torch.stack([self.box2box_transform.apply_deltas(d.detach(), flat) for d in torch.cat(deltas, 1)])
-        matched, weights, level = assign_batch(anchors, self.anchor_generator.strides, torch.cat(logits, 1), pred_boxes, gt_instances,
-                                               self.match_anchors(anchors, gt_instances), self.tgfs)
+        matched, weights, level = assign_batch(anchors, self.anchor_generator.strides, torch.cat(logits, 1),
+                                               pred_boxes, gt_instances, self.match_anchors(anchors, gt_instances),
+                                               self.tgfs, self.tgfs_memory)
         log_level_shares(matched, level, self.head_in_features)
         labels, boxes = self.labels_from_matches(matched, gt_instances, len(flat), flat.device)
         return self.weighted_losses(anchors, logits, labels, deltas, boxes, ctrness, weights)

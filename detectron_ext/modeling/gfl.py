@@ -22,10 +22,11 @@ from .decoding import StaticShapeDecoding
 from .gfl_head import GFLHead
 from .gfl_losses import distribution_focal_loss, quality_focal_loss
 from .tgfs import TGFSOptions, assign_batch, log_level_shares, tgfs_from_config
+from .tgfs_training import TGFSTraining
 
 
 @META_ARCH_REGISTRY.register()
-class GFL(StaticShapeDecoding, DenseDetector):
+class GFL(TGFSTraining, StaticShapeDecoding, DenseDetector):
     """GFLv1: ATSS assignment, Quality Focal Loss, Distribution Focal Loss and GIoU loss.
 
     Loss normalisation follows MMDetection's reference: QFL summed over channels and anchors and
@@ -57,7 +58,7 @@ class GFL(StaticShapeDecoding, DenseDetector):
         self.test_topk_candidates = test_topk_candidates
         self.test_nms_thresh = test_nms_thresh
         self.max_detections_per_image = max_detections_per_image
-        self.tgfs, self.tgfs_cold_start_iters = tgfs, tgfs_cold_start_iters
+        self.setup_tgfs(tgfs, tgfs_cold_start_iters)
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
         self.precision = precision
@@ -108,13 +109,13 @@ class GFL(StaticShapeDecoding, DenseDetector):
     def training_assignment(self, anchors: List[Boxes], cls_logits, reg_logits, gt_instances):
         """ATSS's matches, or after TGFS's cold start TGFS's matches and loss weights (else None)."""
         matched = self.assign(anchors, gt_instances)
-        if self.tgfs is None or get_event_storage().iter < self.tgfs_cold_start_iters:
+        if not self.tgfs_active():
             return matched, None
         flat = Boxes.cat(anchors).tensor
         pred_boxes = torch.stack([self.box2box_transform.apply_deltas(integral(r.detach(), self.reg_max), flat)
                                   for r in reg_logits])
         matched, weights, level = assign_batch(anchors, self.anchor_generator.strides, cls_logits, pred_boxes,
-                                               gt_instances, matched, self.tgfs)
+                                               gt_instances, matched, self.tgfs, self.tgfs_memory)
         log_level_shares(matched, level, self.head_in_features)
         return matched, weights
 

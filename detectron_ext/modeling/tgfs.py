@@ -4,17 +4,19 @@ For one image: each ground truth's candidate points on the competing levels (P3-
 task losses they currently incur (cost = focal classification loss on the GT's class + loc_weight x
 (1 - GIoU) of the predicted box, detached); a level's cost is the mean over its candidates (or over
 the `quality_topk` cheapest); the GT takes its positives from the cheapest level (and any level within
-`margin` of it). The choice is re-made every iteration (an online assigner). Levels above the
-competing ones (P6/P7) keep the base assigner's positives (`high_levels: base`) or get none; a GT
-without any candidate point keeps the base assigner's positives. A GT's candidate points on the levels
-it did not pick are background (`unselected: background`) or ignored by the classification loss
-(`ignore`, as FSAF ignores an instance's region on the adjacent levels): as background, a level that
-loses once is trained to score the object low, costs more the next time and never wins again. The selected samples' losses are
+`margin` of it). The choice is re-made at every visit of the GT's image (an online assigner), from the
+current costs or, with `cost_momentum` > 0, from the GT's costs averaged over its visits, one an epoch
+(tgfs_training.py's LevelCostMemory). Levels above the competing ones (P6/P7) keep the base assigner's
+positives (`high_levels: base`) or get none; a GT without any candidate point keeps the base
+assigner's positives. A GT's candidate points on the levels it did not pick are background
+(`unselected: background`) or ignored by the classification loss (`ignore`, as FSAF ignores an
+instance's region on the adjacent levels): as background, a level that loses once is trained to score
+the object low, costs more the next time and never wins again. The selected samples' losses are
 reweighted by a non-linear function of their quality q = exp(-cost), normalised to mean 1 per image.
 """
 import dataclasses
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +38,7 @@ class TGFSOptions:
     margin: float        # levels whose cost is within `margin` of the best level's are selected too
     high_levels: str     # base: levels above the competing ones keep the base assigner's positives | none
     unselected: str      # a GT's candidates on the levels it did not pick: ignore (no cls loss) | background
+    cost_momentum: float  # each GT's level costs averaged over its visits with this momentum (0: the current ones)
     reweight: str        # none | quality: w ~ q^gamma | focal: w ~ (1 - q)^gamma
     reweight_gamma: float
 
@@ -105,10 +108,23 @@ def sample_weights(costs: torch.Tensor, mode: str = "quality", gamma: float = 1.
     return w * (w.numel() / total) if total > 0 else torch.ones_like(costs)
 
 
+def smoothed_level_costs(previous: torch.Tensor, current: torch.Tensor, momentum: float) -> torch.Tensor:
+    """(L, G): momentum x previous + (1 - momentum) x current where both are finite; the current costs
+    where the previous are unknown (+inf), +inf where the current are (no candidate on the level now)."""
+    known = torch.isfinite(previous) & torch.isfinite(current)
+    mixed = momentum * previous.where(known, torch.zeros_like(previous)) + (1 - momentum) * current
+    return torch.where(known, mixed, current)
+
+
 def level_selection(costs: torch.Tensor, candidates: torch.Tensor, point_level: torch.Tensor,
-                    opts: TGFSOptions) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(per-level costs (L, G), selected levels (L, G) bool) of each GT over the competing levels."""
+                    opts: TGFSOptions, memory=None,
+                    gt_keys: Optional[List[str]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(per-level costs (L, G), selected levels (L, G) bool) of each GT over the competing levels; with a
+    memory (tgfs_training.LevelCostMemory, and the GTs' keys), the levels are chosen from the GTs' costs
+    averaged over their visits."""
     per_level = level_costs(costs, candidates, point_level, opts.num_levels, opts.quality_topk)
+    if memory is not None:
+        per_level = memory.update(gt_keys, per_level)
     return per_level, select_levels(per_level, opts.margin)
 
 
@@ -143,10 +159,11 @@ def unselected_candidates(candidates: torch.Tensor, point_level: torch.Tensor, s
 
 def tgfs_assign(points: torch.Tensor, point_strides: torch.Tensor, point_level: torch.Tensor,
                 cls_logits: torch.Tensor, pred_boxes: torch.Tensor, gt_boxes: torch.Tensor,
-                gt_classes: torch.Tensor, base_matched: torch.Tensor,
-                opts: TGFSOptions) -> Tuple[torch.Tensor, torch.Tensor]:
+                gt_classes: torch.Tensor, base_matched: torch.Tensor, opts: TGFSOptions,
+                memory=None,
+                gt_keys: Optional[List[str]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """One image: (matched GT index per point or -1, loss weight per point: 1 off the positives, 0 on
-    the unselected candidates with `unselected: ignore`)."""
+    the unselected candidates with `unselected: ignore`). `memory`, `gt_keys`: see level_selection."""
     num_points = points.shape[0]
     weights = points.new_ones(num_points)
     if gt_boxes.shape[0] == 0:
@@ -157,7 +174,7 @@ def tgfs_assign(points: torch.Tensor, point_strides: torch.Tensor, point_level: 
             matched = base_matched.clone()
         else:
             candidates = candidate_mask(points, point_strides, gt_boxes, opts.region, opts.radius)
-            selection = level_selection(costs, candidates, point_level, opts)
+            selection = level_selection(costs, candidates, point_level, opts, memory, gt_keys)
             matched = tgfs_match(costs, candidates, point_level, base_matched, opts, selection)
             if opts.unselected == "ignore":
                 weights[unselected_candidates(candidates, point_level, selection[1], matched)] = 0
@@ -174,15 +191,17 @@ def points_and_levels(anchors, strides):
 
 
 def assign_batch(anchors, strides, cls_logits: torch.Tensor, pred_boxes: torch.Tensor, gt_instances,
-                 base_matched, opts: TGFSOptions):
+                 base_matched, opts: TGFSOptions, memory=None):
     """tgfs_assign for every image of a batch: anchors per level (Boxes), the levels' strides,
     class logits (N, R, C) and decoded predicted boxes (N, R, 4) -> lists of matched GT indices and
-    loss weights per point. With opts.selection 'base' the base assignment is kept and only reweighted."""
+    loss weights per point. With opts.selection 'base' the base assignment is kept and only reweighted.
+    With a memory, the GTs' keys come from their field gt_keys (tgfs_training.tag_gt_keys)."""
     points, level, point_strides = points_and_levels(anchors, strides)
     matched, weights = [], []
     for i, gt in enumerate(gt_instances):
+        keys = gt.gt_keys if memory is not None else None
         m, w = tgfs_assign(points, point_strides, level, cls_logits[i], pred_boxes[i], gt.gt_boxes.tensor,
-                           gt.gt_classes, base_matched[i], opts)
+                           gt.gt_classes, base_matched[i], opts, memory, keys)
         matched.append(m)
         weights.append(w)
     return matched, weights, level
@@ -201,7 +220,8 @@ def tgfs_options(t) -> TGFSOptions:
     """TGFSOptions from a MODEL.TGFS config node (whose defaults are the options' defaults)."""
     return TGFSOptions(selection=t.SELECTION, num_levels=t.NUM_LEVELS, region=t.REGION, radius=t.RADIUS,
                        loc_weight=t.LOC_WEIGHT, focal_gamma=t.FOCAL_GAMMA, quality_topk=t.QUALITY_TOPK,
-                       margin=t.MARGIN, high_levels=t.HIGH_LEVELS, unselected=t.UNSELECTED, reweight=t.REWEIGHT,
+                       margin=t.MARGIN, high_levels=t.HIGH_LEVELS, unselected=t.UNSELECTED,
+                       cost_momentum=t.COST_MOMENTUM, reweight=t.REWEIGHT,
                        reweight_gamma=t.REWEIGHT_GAMMA)
 
 

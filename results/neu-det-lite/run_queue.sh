@@ -8,7 +8,8 @@
 #     results/neu-det-lite/run_queue.sh run:gfl_teacher run:gfl_joint finetune erd sdidd
 #
 # run:NAME trains and evaluates params.yaml's `runs` entry NAME (folder NAME_<TEACHER> for a teacher,
-# NAME_s<SEED> otherwise); any other word is a chain of `increments` (folder CHAIN_t<TEACHER>_s<SEED>,
+# NAME_s<SEED> otherwise; run:NAME=ROW names the folder ROW_... instead: a workspace's variant of a run,
+# e.g. run:fcos_tgfs_joint=fcos_tgfs_m07 in a workspace with its own `assigners.tgfs`); any other word is a chain of `increments` (folder CHAIN_t<TEACHER>_s<SEED>,
 # the layout tools/results_tables.py reads). SEED and TEACHER label the folders: the seed itself is the
 # workspace's `train.seed` (null: `seed`), the teacher its models/<chain's teacher>. CHAIN=ROW collects the
 # chain CHAIN under the row name ROW (a workspace's chain that is today's default of a method:
@@ -58,13 +59,15 @@ for item in "$@"; do
   case $item in
     run:*)
       name=${item#run:}
+      row=${name#*=}
+      name=${name%%=*}
       if [ -n "$SPLIT" ]; then
         python stages/evaluate.py "$name" > "logs/$name.$SPLIT.log" 2>&1 || { echo "$name failed" >> logs/queue.txt; continue; }
       else
         { python stages/train.py "$name" && python stages/evaluate.py "$name"; } > "logs/$name.log" 2>&1 \
           || { echo "$name failed" >> logs/queue.txt; continue; }
       fi
-      case $name in *teacher*) out=$RESULTS/${name}_$TEACHER ;; *) out=$RESULTS/${name}_s$SEED ;; esac
+      case $name in *teacher*) out=$RESULTS/${row}_$TEACHER ;; *) out=$RESULTS/${row}_s$SEED ;; esac
       model= ;;
     *)
       name=${item%%=*}
