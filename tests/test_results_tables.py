@@ -150,3 +150,18 @@ def test_every_table_is_on_a_page_and_a_page_may_hold_some(repo):
     (repo / "results" / "tables.yaml").write_text(yaml.safe_dump({**tables, "other": tables["demo"]}))
     r = subprocess.run(cmd + ["--check"], capture_output=True, text=True)
     assert r.returncode == 1 and "table(s) other of" in r.stderr and "are on none of" in r.stderr
+
+
+def test_runs_without_a_teacher_pair_by_seed(tmp_path):
+    """A table of joint models (TGFS against its detector): the rows pair on the seed."""
+    runs = tmp_path / "results" / "y"
+    for seed, (plain, tgfs) in enumerate(((60.0, 61.0), (62.0, 62.5), (58.0, 60.5))):
+        write_run(runs, f"fcos_joint_s{seed}", plain, plain)
+        write_run(runs, f"fcos_tgfs_joint_s{seed}", tgfs, tgfs)
+    write_run(runs, "fcos_tgfs_joint_s7", 99.0, 99.0)  # no FCOS run of seed 7: left out of the pairs
+    table = {"runs": "results/y", "split": "test", "compare": ["fcos_joint"],
+             "rows": {"fcos_joint": "FCOS", "fcos_tgfs_joint": "FCOS + TGFS"}}
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in results_tables.render(table, tmp_path).splitlines() if line.startswith("|")]
+    assert rows[2][:3] == ["FCOS", "3", "-"] and rows[2][6] == ""
+    assert rows[3][1] == "4" and rows[3][6] == "+1.3 ± 1.0 (3)"  # +1.0, +0.5, +2.5

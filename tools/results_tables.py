@@ -8,8 +8,9 @@ on and its provenance (params hash, code commit, teacher checksum; pipeline/prov
 
 Each table gives per row the runs, the teachers, mAP50 old / new / all as mean ± sample std over the runs
 (and, for chains of several increments, mAP_all after each earlier phase),
-and for each compared row the paired difference of mAP_all (the same teacher and seed in both rows), its
-mean ± std and count, and its mean on each teacher where the pairs span several. A page holds a table between
+and for each compared row the paired difference of mAP_all (the same teacher and seed in both rows; runs
+without a teacher, such as joint models, pair by seed with a compared row without one), its mean ± std and
+count, and its mean on each teacher where the pairs span several. A page holds a table between
 `<!-- results-table: ID -->` and `<!-- /results-table: ID -->`: docs/results.md every table, the README the headline.
 
 `leave_out: [ROW, ...]` (optional): rows of the folder the table does not show (a headline without the superseded
@@ -138,8 +139,9 @@ def render(table: dict, root: Path = REPO) -> str:
         teachers = sorted(set(sub.teacher) - {"-"})
         cells = {"method": label, "runs": len(sub), "teachers": ", ".join(teachers) or "-",
                  **{k: _cell(sub[k]) for k in KEYS}, **{k: _cell(sub[k]) for k in steps}}
-        for base in compare:
-            cells[f"Δ mAP_all vs `{base}` (paired, n)"] = "" if row == base or not teachers \
+        for base in compare:  # a run without a teacher pairs with the base's run of its seed without one
+            base_teachers = set(runs[runs.row == base].teacher) - {"-"}
+            cells[f"Δ mAP_all vs `{base}` (paired, n)"] = "" if row == base or (not teachers and base_teachers) \
                 else paired(runs, row, base)
         lines.append(cells)
     out = pd.DataFrame(lines).to_markdown(index=False, disable_numparse=True)  # "25.0" stays "25.0"
