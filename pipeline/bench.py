@@ -36,12 +36,13 @@ def bench_params(params: dict, precision: str = "fp32") -> dict:
     return {"seed": 0, "device": device(params), "scale": "bench", "scales": {"bench": scale},
             "model": {**params["model"], "backbone": "resnet", "weights": ""}, "train": {"precision": precision},
             "finetune": {}, "erd": {}, "distill": {},
+            "assigners": {"tgfs": {"cold_start_fraction": 0.0}},  # TGFS assigns from the first step timed
             "bench": b}
 
 
-def spec(detector="gfl", method="") -> RunSpec:
+def spec(detector="gfl", method="", assigner="base") -> RunSpec:
     if not method:
-        return RunSpec("bench", detector, "0", Path("-"), Path("-"), OLD + NEW, [], OLD + NEW)
+        return RunSpec("bench", detector, "0", Path("-"), Path("-"), OLD + NEW, [], OLD + NEW, assigner=assigner)
     return RunSpec("bench", "gfl", "1", Path("-"), Path("-"), OLD + NEW, OLD, NEW, method, "bench_teacher")
 
 
@@ -209,6 +210,9 @@ def run(params: dict, test_json=None, log=print) -> dict:
     out["train_step"] = {"gfl_s": t["gfl"], "detectron2_fcos/gfl": t["fcos"] / t["gfl"],
                          "torchvision_fcos/gfl": t["tv_fcos"] / t["gfl"]}
 
+    log("bench: FCOS + TGFS against FCOS (the same weights): training step, inference")
+    out["tgfs"] = tgfs_speeds(fcos, build(p, spec("fcos", assigner="tgfs")), data_all, steps)
+
     log("bench: incremental students (fine-tune, ERD, SD-IDD)")
     out["student_step"], student = student_steps(p, synthetic_batch(size, batch, [3, 4, 5], seed=1), steps)
 
@@ -236,6 +240,17 @@ def run(params: dict, test_json=None, log=print) -> dict:
         log(f"bench: evaluation of {test_json}")
         out["evaluation"] = evaluation_seconds(p, Path(test_json), int(b["eval_images"]))
     return out
+
+
+def tgfs_speeds(plain, tgfs, data: list, steps: int) -> dict:
+    """TGFS's cost: a training step of the detector with TGFS assigning against the plain one's, and
+    its inference (batch-1 latency, batch throughput), which should be the plain detector's."""
+    tgfs.load_state_dict(plain.state_dict())
+    t = interleaved_medians({"plain": train_step(plain, data), "tgfs": train_step(tgfs, data)}, steps)
+    lat = interleaved_medians({"plain": infer(plain, data[:1]), "tgfs": infer(tgfs, data[:1])}, steps)
+    thr = interleaved_medians({"plain": infer(plain, data), "tgfs": infer(tgfs, data)}, steps)
+    return {"fcos_tgfs/fcos_train_step": t["tgfs"] / t["plain"], "fcos_tgfs/fcos_latency": lat["tgfs"] / lat["plain"],
+            "fcos_tgfs/fcos_throughput": thr["plain"] / thr["tgfs"]}
 
 
 def backend_speeds(model, data: list, steps: int) -> dict:
@@ -294,6 +309,9 @@ def student_steps(p: dict, data: list, steps: int) -> tuple:
 ROWS = [  # (section, key, what it is, the goal the issue set)
     ("train_step", "detectron2_fcos/gfl", "training step: detectron2 FCOS / GFL", ""),
     ("train_step", "torchvision_fcos/gfl", "training step: torchvision FCOS / GFL", "≥ 1 (GFL no slower)"),
+    ("tgfs", "fcos_tgfs/fcos_train_step", "training step: FCOS + TGFS / FCOS", ""),
+    ("tgfs", "fcos_tgfs/fcos_latency", "inference latency (1 image): FCOS + TGFS / FCOS", "1.00 ± 0.05"),
+    ("tgfs", "fcos_tgfs/fcos_throughput", "inference images/s (batch): FCOS + TGFS / FCOS", "1.00 ± 0.05"),
     ("student_step", "finetune/gfl", "student step: fine-tune / GFL", ""),
     ("student_step", "erd/gfl", "student step: ERD / GFL", ""),
     ("student_step", "sdidd/gfl", "student step: SD-IDD (CR+BR+FR, teacher on every batch) / GFL", ""),

@@ -201,7 +201,7 @@ def test_fcos_weighted_losses_with_unit_weights_equal_upstream():
 @pytest.mark.parametrize("config", ["fcos_R_FPN.yaml", "gfl_R_FPN.yaml"])
 def test_zero_inference_overhead_same_parameters_and_outputs(config):
     """A TGFS-trained detector is the plain detector at inference: the same parameters, the same
-    forward code, the same detections (speed: tools/bench_tgfs_inference.py)."""
+    forward code, the same detections (speed: the bench stage, pipeline/bench.py's tgfs_speeds)."""
     plain, tgfs = build_model(small_cfg(config)), build_model(tgfs_cfg(config))
     assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in tgfs.state_dict().items()}
     tgfs.load_state_dict(plain.state_dict())
