@@ -102,3 +102,17 @@ def test_precision_auto_is_bf16_only_where_bf16_is_fast(monkeypatch, fast):
     cfg.MODEL.PRECISION = "fp16"
     with pytest.raises(ValueError, match="fp16"):
         build_model(cfg)
+
+
+def test_fcos_distances_stay_positive_where_the_box_branch_goes_negative():
+    """v0.6's FCOS head gives the distances to the box's sides linearly: once they turn negative (as they did
+    from ImageNet features on DeepPCB) every box is inverted and its GIoU loss is stuck at 1. Ours: exp."""
+    torch.manual_seed(0)
+    model = build_model(small_cfg("fcos_R_FPN.yaml"))
+    torch.nn.init.constant_(model.head.bbox_pred.bias, -1.0)  # the linear output: about -1 everywhere
+    feats = [torch.rand(1, 64, s, s) for s in (16, 8, 4, 2, 1)]
+    _, reg, _ = model.head(feats)
+    assert all((r > 0).all() for r in reg)
+    points = torch.tensor([[40.0, 40.0, 48.0, 48.0]])  # a stride-8 anchor box
+    box = model.box2box_transform.apply_deltas(reg[0][0, :, 5, 5][None], points)
+    assert (box[:, 2:] > box[:, :2]).all()  # a valid box around the point, not an inverted one
